@@ -62,10 +62,11 @@ class FunctionalModel:
 
     def __call__(self, trainable, non_trainable, x, training: bool):
         """``(outputs, new_non_trainable, regularization_loss)``."""
+        kwargs = {"training": training} if self.model._call_has_training_arg else {}
         outputs, non_trainable, losses = self.model.stateless_call(
-            list(trainable), list(non_trainable), x, training=training, return_losses=True
+            list(trainable), list(non_trainable), x, return_losses=True, **kwargs
         )
-        regularization = tf.add_n([tf.cast(v, tf.float32) for v in losses]) if losses else 0.0
+        regularization = tf.add_n(losses) if losses else 0.0
         return outputs, non_trainable, regularization
 
 

@@ -102,7 +102,12 @@ class MetaLearner(keras.Model):
                 "keras.losses.SparseCategoricalCrossentropy(from_logits=True)."
             )
         value = self._task_loss(y_true, y_pred)
-        return tf.reduce_mean(tf.cast(value, tf.float32))
+        return tf.reduce_mean(tf.cast(value, self.loss_dtype))
+
+    @property
+    def loss_dtype(self) -> str:
+        """float64 for float64 models, else float32 (also under mixed precision)."""
+        return "float64" if self.model.compute_dtype == "float64" else "float32"
 
     def protocol(self) -> dict:
         """What a reported result must state about how this learner adapts."""
@@ -196,7 +201,7 @@ class MetaLearner(keras.Model):
         return self.map_tasks(
             one_task,
             (support_x, support_y, query_x, query_y),
-            (tf.TensorSpec([], tf.float32), self._prediction_signature()),
+            (tf.TensorSpec([], self.loss_dtype), self._prediction_signature()),
         )
 
     # ----------------------------------------------------------------- Keras hooks

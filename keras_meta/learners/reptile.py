@@ -51,7 +51,7 @@ class Reptile(MAML):
         params_signature = [tf.TensorSpec(p.shape, p.dtype) for p in initial]
         adapted, losses, predictions = self.map_tasks(
             one_task, (support_x, support_y, query_x, query_y),
-            (params_signature, tf.TensorSpec([], tf.float32), self._prediction_signature()),
+            (params_signature, tf.TensorSpec([], self.loss_dtype), self._prediction_signature()),
         )
         grads = [p0 - tf.reduce_mean(p, axis=0) for p0, p in zip(initial, adapted)]
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))

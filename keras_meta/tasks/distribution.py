@@ -91,6 +91,8 @@ class TaskDistribution:
 
         ds = tf.data.Dataset.from_tensors(0).flat_map(first_batch)
         ds = ds.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if num_batches is not None:
+            ds = ds.apply(tf.data.experimental.assert_cardinality(num_batches))
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def episodes(self, split: str, num_episodes: int, *, seed: int = 0,

@@ -177,7 +177,7 @@ def validate_episode(episode, spec: EpisodeSpec | None = None, *, batched: bool 
         if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
             raise ValueError(
                 f"`{name}` contains NaN or infinite values "
-                f"(first at index {tuple(np.argwhere(~np.isfinite(arr))[0])})."
+                f"(first at index {tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])})."
             )
 
     classification = spec.is_classification if spec is not None else (
@@ -195,7 +195,7 @@ def validate_episode(episode, spec: EpisodeSpec | None = None, *, batched: bool 
             if bad.any():
                 raise ValueError(
                     f"`{name}` has labels outside [0, {ways}) (ways={ways}). Received: "
-                    f"label {arr[bad].flat[0]} at index {tuple(np.argwhere(bad)[0])}"
+                    f"label {arr[bad].flat[0]} at index {tuple(int(i) for i in np.argwhere(bad)[0])}"
                 )
         elif not np.all(np.isfinite(arr)):
             raise ValueError(f"`{name}` contains NaN or infinite values.")

@@ -1,0 +1,135 @@
+"""The ``keras-meta`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EPILOG = """examples:
+  keras-meta demo
+  keras-meta train configs/sinusoid_maml.yaml --set training.meta_steps=20000
+  keras-meta evaluate runs/sinusoid-maml --steps 0 1 5 10
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="keras-meta",
+        description="Meta-learning for Keras: train learners that adapt to new tasks from a "
+        "few examples, evaluate them with the papers' protocols, and run a demonstration.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="meta-train a learner from a YAML config",
+                       description="Meta-train a learner as a YAML config says. Everything of "
+                       "the run (config, checkpoints, logs, history, results, plots) goes into "
+                       "one run directory; running the same command again on an interrupted "
+                       "run resumes it exactly.")
+    p.add_argument("config", help="YAML config file (see configs/)")
+    p.add_argument("--run-dir", help="run directory (default: runs/<config name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set learner.inner_steps=5 "
+                   "(repeatable; values are parsed as YAML)")
+    p.add_argument("--no-evaluate", action="store_true",
+                   help="skip the test-split evaluation after training")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("evaluate", help="evaluate a trained run on held-out tasks",
+                       description="Adapt the trained learner of a run directory to held-out "
+                       "test tasks and report mean and 95%% confidence interval per number of "
+                       "adaptation steps; writes results.json and adaptation_curve.png.")
+    p.add_argument("run_dir", help="a run directory written by `keras-meta train`")
+    p.add_argument("--episodes", type=int, help="test episodes (default: the config's, >= 600)")
+    p.add_argument("--steps", type=int, nargs="+", help="adaptation steps to report")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("demo", help="a short demonstration of the product",
+                       description="Meta-train MAML on sinusoid regression tasks (about a "
+                       "minute on 2 cores), then adapt to 600 unseen tasks from 5 examples each "
+                       "and compare the error before and after adaptation with a model "
+                       "pretrained on all tasks.")
+    p.add_argument("--run-dir", default="runs/demo", help="where to write the demo runs")
+    p.add_argument("--meta-steps", type=int, default=10000, help="meta-training steps")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    args = parser.parse_args(argv)
+    try:
+        return {"train": _train, "evaluate": _evaluate, "demo": _demo}[args.command](args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"keras-meta {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _train(args) -> int:
+    from keras_meta import config as config_lib
+    from keras_meta import runs
+
+    config = config_lib.load(args.config, args.overrides)
+    run_dir = Path(args.run_dir or Path("runs") / config["name"])
+    runs.train(config, run_dir, verbose=0 if args.quiet else 1)
+    print(f"Run directory: {run_dir}")
+    if not args.no_evaluate:
+        print(runs.evaluate_run(run_dir, verbose=0 if args.quiet else 1))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from keras_meta import runs
+
+    print(runs.evaluate_run(args.run_dir, episodes=args.episodes, steps=args.steps,
+                            verbose=0 if args.quiet else 1))
+    return 0
+
+
+DEMO_CONFIG = {
+    "name": "demo-sinusoid-maml",
+    "seed": 0,
+    "tasks": {"name": "sinusoid", "shots": 10},
+    "model": {"name": "mlp", "hidden": [40, 40], "outputs": 1},
+    "learner": {"name": "maml", "update_rule": 0.01, "inner_steps": 1, "eval_inner_steps": 10},
+    "loss": "mse",
+    "optimizer": {"name": "adam", "learning_rate": 1e-3, "epsilon": 1e-7},
+    "training": {"meta_batch_size": 25, "meta_steps": 10000, "steps_per_epoch": 1000,
+                 "steps_per_execution": 100, "jit_compile": True, "validation_episodes": 100},
+    "evaluation": {"episodes": 600, "steps": [0, 1, 5, 10], "meta_batch_size": 100,
+                   "tasks": {"shots": 5}},
+}
+
+
+def _demo(args) -> int:
+    from keras_meta import config as config_lib
+    from keras_meta import runs
+
+    verbose = 0 if args.quiet else 1
+    results = {}
+    for label, learner in (("MAML", {}), ("pretrained on all tasks", {"inner_steps": 0})):
+        config = config_lib.merge(DEMO_CONFIG, {"learner": learner})
+        config["training"]["meta_steps"] = args.meta_steps
+        config["name"] = "demo-sinusoid-" + ("maml" if not learner else "pretrained")
+        config_lib.validate(config)
+        run_dir = Path(args.run_dir) / config["name"]
+        print(f"\n== {label}: meta-training {args.meta_steps} steps on sinusoid tasks "
+              f"-> {run_dir}")
+        started = time.time()
+        runs.train(config, run_dir, verbose=verbose)
+        print(f"   trained in {time.time() - started:.0f} s; evaluating on 600 unseen tasks")
+        results[label] = runs.evaluate_run(run_dir, verbose=verbose)
+    steps = sorted(next(iter(results.values())).metrics)
+    print("\nSinusoid regression, 5-shot, 600 held-out tasks: query MSE (95% CI) after N "
+          "gradient steps on the 5 support points")
+    print(f"{'model':<26}" + "".join(f"{f'{s} steps':>18}" for s in steps))
+    for label, result in results.items():
+        print(f"{label:<26}" + "".join(
+            f"{result.mean('mse', s):>10.3f} ± {result.ci95('mse', s):.3f}" for s in steps))
+    print("(MAML paper, 5-shot: 0.67 / 0.38 / 0.35 after 1 / 5 / 10 steps after 70,000 "
+          "meta-steps; pretrained 2.41 / 2.23 / 2.19)")
+    print(f"Plots and logs: {args.run_dir}/*/ (learning_curve.png, adaptation_curve.png)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Plots a user wants to see: learning curves and adaptation curves (PNG)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def learning_curve(history_csv: str | Path, out: str | Path) -> Path | None:
+    """Training and validation metrics per epoch, one panel per metric."""
+    history_csv = Path(history_csv)
+    if not history_csv.exists():
+        return None
+    with open(history_csv) as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    names = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")]
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    for ax, name in zip(axes[0], names):
+        ax.plot(epochs, [float(r[name]) for r in rows], label=f"train {name}")
+        if f"val_{name}" in rows[0]:
+            ax.plot(epochs, [float(r[f"val_{name}"]) for r in rows], label=f"val {name}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        if name == "loss":
+            ax.set_yscale("log")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return Path(out)
+
+
+def adaptation_curve(result, out: str | Path) -> Path | None:
+    """Each metric (mean and 95% CI) against the number of adaptation steps."""
+    steps = sorted(result.metrics)
+    if len(steps) < 2:
+        return None
+    names = list(result.metrics[steps[0]])
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        means = [result.metrics[s][name][0] for s in steps]
+        cis = [result.metrics[s][name][1] for s in steps]
+        ax.errorbar(steps, means, yerr=cis, marker="o", capsize=3)
+        ax.set_xlabel("adaptation steps")
+        ax.set_ylabel(f"{name} (95% CI)")
+        ax.set_title(f"{result.protocol.get('learner')} on {result.protocol.get('tasks')}, "
+                     f"{result.protocol.get('episodes')} episodes", fontsize=9)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return Path(out)

@@ -1,0 +1,170 @@
+"""Table-driven checks every gradient-based learner must pass."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_meta import learners, update_rules
+from keras_meta.tasks import Sinusoid
+
+from .helpers import sinusoid_batch, sinusoid_net
+
+LEARNERS_UNDER_TEST = [
+    ("maml", learners.MAML, {"update_rule": 0.01}),
+    ("fomaml", learners.FirstOrderMAML, {"update_rule": 0.01}),
+    ("meta_sgd", learners.MetaSGD, {"initial_learning_rate": 0.01, "eval_inner_steps": 1}),
+    ("anil", learners.ANIL, {"update_rule": 0.1}),
+    ("reptile", learners.Reptile, {"update_rule": 0.01, "inner_steps": 3}),
+]
+IDS = [row[0] for row in LEARNERS_UNDER_TEST]
+
+
+def make(cls, kwargs, **extra):
+    learner = cls(sinusoid_net(), loss="mse", **{**kwargs, **extra})
+    learner.compile(keras.optimizers.Adam(3e-3 if cls is not learners.Reptile else 0.1))
+    return learner
+
+
+@pytest.mark.parametrize("name, cls, kwargs", LEARNERS_UNDER_TEST, ids=IDS)
+def test_fit_lowers_the_query_loss(name, cls, kwargs):
+    learner = make(cls, {"eval_inner_steps": 5, **kwargs})
+    tasks = Sinusoid(shots=10)
+    val = tasks.dataset("val", 25, num_batches=4)
+    before = learner.evaluate(val, verbose=0, return_dict=True)["loss"]
+    learner.fit(tasks.dataset("train", 10), steps_per_epoch=300, verbose=0)
+    after = learner.evaluate(val, verbose=0, return_dict=True)["loss"]
+    assert after < 0.7 * before, (before, after)
+
+
+@pytest.mark.parametrize("name, cls, kwargs", LEARNERS_UNDER_TEST, ids=IDS)
+def test_adapt_returns_keras_model_matching_call(name, cls, kwargs):
+    learner = make(cls, kwargs)
+    ep = sinusoid_batch(tasks=1, shots=5)
+    adapted = learner.adapt(ep.support_x[0], ep.support_y[0], steps=2)
+    assert isinstance(adapted, keras.Model) and adapted is not learner.model
+    in_graph = learner(ep.inputs(), steps=2)[0]
+    np.testing.assert_allclose(adapted.predict(ep.query_x[0], verbose=0), in_graph, rtol=1e-5,
+                               atol=1e-5)
+    # Adaptation changed the prediction and left the meta-model untouched.
+    unadapted = learner.model.predict(ep.query_x[0], verbose=0)
+    assert np.abs(unadapted - in_graph).max() > 1e-3
+    assert np.mean((in_graph - ep.query_y[0]) ** 2) != np.mean((unadapted - ep.query_y[0]) ** 2)
+
+
+@pytest.mark.parametrize("name, cls, kwargs", LEARNERS_UNDER_TEST, ids=IDS)
+def test_config_round_trip(name, cls, kwargs):
+    learner = make(cls, kwargs)
+    clone = cls.from_config(learner.get_config())
+    assert type(clone) is cls
+    assert clone.get_config()["inner_steps"] == learner.inner_steps
+    assert len(clone.trainable_variables) == len(learner.trainable_variables)
+
+
+@pytest.mark.parametrize("name, cls, kwargs", LEARNERS_UNDER_TEST, ids=IDS)
+def test_meta_gradient_reaches_every_meta_parameter(name, cls, kwargs):
+    learner = make(cls, kwargs)
+    before = [v.numpy().copy() for v in learner.trainable_variables]
+    learner.fit(Sinusoid(shots=5).dataset("train", 4), steps_per_epoch=2, verbose=0)
+    moved = [not np.allclose(b, v.numpy()) for b, v in zip(before, learner.trainable_variables)]
+    assert all(moved), [v.path for v, m in zip(learner.trainable_variables, moved) if not m]
+
+
+def test_no_retracing_across_steps():
+    learner = make(learners.MAML, {"update_rule": 0.01})
+    ds = Sinusoid(shots=5).dataset("train", 4)
+    learner.fit(ds, steps_per_epoch=3, verbose=0)
+    fn = learner.train_function
+    learner.fit(ds, steps_per_epoch=3, verbose=0)
+    assert learner.train_function is fn
+    traced = [f for f in [getattr(fn, "experimental_get_tracing_count", None)] if f]
+    if traced:
+        assert traced[0]() == 1
+
+
+def test_anil_adapts_only_the_head():
+    learner = make(learners.ANIL, {"update_rule": 0.5})
+    ep = sinusoid_batch(tasks=1)
+    adapted = learner.adapt(ep.support_x[0], ep.support_y[0], steps=3)
+    head = len(learner.model.trainable_variables) - 2
+    for i, (a, b) in enumerate(zip(adapted.trainable_variables, learner.model.trainable_variables)):
+        same = np.allclose(a.numpy(), b.numpy())
+        assert same == (i < head), i
+
+
+def test_meta_sgd_learns_its_step_sizes():
+    learner = make(learners.MetaSGD, {"initial_learning_rate": 0.01})
+    rule = learner.update_rule
+    assert isinstance(rule, update_rules.LearnedStepSizes)
+    assert [tuple(s.shape) for s in rule.step_sizes] == [
+        tuple(v.shape) for v in learner.model.trainable_variables]
+    learner.fit(Sinusoid(shots=5).dataset("train", 4), steps_per_epoch=20, verbose=0)
+    assert not np.allclose(rule.step_sizes[0].numpy(), 0.01)
+
+
+def test_vectorized_task_batching_matches_map():
+    ep = sinusoid_batch(tasks=3)
+    net = sinusoid_net()
+    a = learners.MAML(net, loss="mse", task_batching="map")
+    b = learners.MAML(net, loss="mse", task_batching="vectorize")
+    np.testing.assert_allclose(a(ep.inputs(), steps=2), b(ep.inputs(), steps=2), rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_inner_steps_train_and_test_are_separate():
+    learner = make(learners.MAML, {"update_rule": 0.01}, inner_steps=1, eval_inner_steps=7)
+    assert learner.protocol()["inner_steps_train"] == 1
+    assert learner.protocol()["inner_steps_test"] == 7
+    ep = sinusoid_batch(tasks=2)
+    np.testing.assert_allclose(learner(ep.inputs()), learner(ep.inputs(), steps=7))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"inner_steps": -1}, "inner_steps"),
+    ({"bn_policy": "batch"}, "bn_policy"),
+    ({"task_batching": "loop"}, "task_batching"),
+    ({"update_rule": "fast"}, "update_rule"),
+    ({"adapt_layers": ["nope"]}, "adapt_layers"),
+])
+def test_bad_arguments_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        learners.MAML(sinusoid_net(), loss="mse", **kwargs)
+
+
+def test_unbuilt_model_is_rejected_with_a_fix():
+    net = keras.Sequential([keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="must be built"):
+        learners.MAML(net, loss="mse")
+
+
+def test_missing_loss_is_explained():
+    learner = learners.MAML(sinusoid_net())
+    learner.compile("adam")
+    with pytest.raises(ValueError, match="no task loss"):
+        learner.fit(Sinusoid().dataset("train", 2), steps_per_epoch=1, verbose=0)
+
+
+def test_reptile_rejects_learned_rules():
+    with pytest.raises(ValueError, match="Reptile"):
+        learners.Reptile(sinusoid_net(), loss="mse",
+                         update_rule=update_rules.LearnedStepSizes(0.01))
+
+
+def test_subclassed_model_works():
+    class Net(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.hidden = keras.layers.Dense(16, activation="relu")
+            self.out = keras.layers.Dense(1)
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    net = Net()
+    net(tf.zeros((1, 1)))
+    learner = learners.MAML(net, loss="mse", update_rule=0.01)
+    learner.compile(keras.optimizers.Adam(1e-3))
+    learner.fit(Sinusoid(shots=5).dataset("train", 4), steps_per_epoch=2, verbose=0)
+    ep = sinusoid_batch(tasks=1)
+    assert learner.adapt(ep.support_x[0], ep.support_y[0]).predict(
+        ep.query_x[0], verbose=0).shape == (5, 1)
