@@ -129,7 +129,7 @@ def evaluate(
         sx, sy, qx = inputs["support_x"], inputs["support_y"], inputs["query_x"]
         return learner.map_tasks(
             lambda a, b, c: learner.adaptation_trajectory(a, b, c, max_steps),
-            (sx, sy, qx), tf.TensorSpec(None, learner.model.compute_dtype),
+            (sx, sy, qx), tf.TensorSpec(None, learner.output_dtype),
         )
 
     batches = -(-episodes // meta_batch_size)

@@ -46,7 +46,8 @@ def load_npz(path: Path, key: str) -> dict[str, np.ndarray] | None:
     if not path.exists():
         return None
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        # Open the file ourselves: np.load leaks its handle when it fails.
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
         if str(arrays.pop("__cache_key__")) != key:
             raise ValueError("cache key mismatch")
@@ -77,6 +78,7 @@ def save_npz(path: Path, key: str, arrays: dict[str, np.ndarray]) -> bool:
             np.savez(handle, __cache_key__=np.array(key), **arrays)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)  # NamedTemporaryFile creates it 0600
         os.replace(tmp_name, path)
         tmp_name = None
         return True

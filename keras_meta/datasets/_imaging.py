@@ -98,6 +98,14 @@ def _flatten_alpha(image: Image.Image) -> Image.Image:
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
+def _to_8_bit(image: Image.Image) -> Image.Image:
+    """Scales 16-bit grayscale images to 8 bits (PIL's own conversion clips)."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        array = np.clip(np.asarray(image, dtype=np.int64), 0, 65535)
+        return Image.fromarray(((array * 255 + 32767) // 65535).astype(np.uint8), "L")
+    return image
+
+
 def decode_image(
     data: bytes,
     *,
@@ -124,7 +132,7 @@ def decode_image(
                 image = image.resize((size[1], size[0]), resample)
             image = image.convert(pil_mode)
         else:
-            image = _flatten_alpha(image).convert(pil_mode)
+            image = _flatten_alpha(_to_8_bit(image)).convert(pil_mode)
             if size is not None and (image.height, image.width) != size:
                 image = image.resize((size[1], size[0]), resample)
         array = np.asarray(image, dtype=np.uint8)

@@ -167,7 +167,7 @@ def load_omniglot(
         )
     size = _imaging.parse_image_size(image_size)
     assert size is not None
-    resample = _imaging.parse_interpolation(interpolation)
+    _imaging.parse_interpolation(interpolation)  # validates the name early
     angles = _parse_rotations(rotations)
     if size[0] != size[1] and any(a in (90, 270) for a in angles):
         raise ValueError(

@@ -107,7 +107,15 @@ class MetaLearner(keras.Model):
     @property
     def loss_dtype(self) -> str:
         """float64 for float64 models, else float32 (also under mixed precision)."""
-        return "float64" if self.model.compute_dtype == "float64" else "float32"
+        return "float64" if self.output_dtype == "float64" else "float32"
+
+    @property
+    def output_dtype(self) -> str:
+        """The dtype of the wrapped model's predictions."""
+        outputs = getattr(self.model, "outputs", None)
+        if outputs:
+            return keras.backend.standardize_dtype(outputs[0].dtype)
+        return self.model.compute_dtype
 
     def protocol(self) -> dict:
         """What a reported result must state about how this learner adapts."""
@@ -146,6 +154,11 @@ class MetaLearner(keras.Model):
         """Predictions for one task's query inputs from its task state."""
         raise NotImplementedError
 
+    def query_loss_task(self, state, query_x, query_y, training: bool):
+        """``(loss, predictions)`` on one task's query set: the outer (meta) loss."""
+        predictions = self.predict_task(state, query_x, training=training)
+        return self.task_loss(query_y, predictions), predictions
+
     def adaptation_trajectory(self, support_x, support_y, query_x, steps: int):
         """Query predictions after 0, 1, ..., ``steps`` adaptation steps, stacked on axis 0.
 
@@ -172,7 +185,7 @@ class MetaLearner(keras.Model):
         )
 
     def _prediction_signature(self):
-        return tf.TensorSpec(None, self.model.compute_dtype)
+        return tf.TensorSpec(None, self.output_dtype)
 
     def call(self, inputs, training=False, steps: int | None = None):
         """Adapt on each task's support set and predict its query set: ``[tasks, Q, ...]``."""
@@ -195,8 +208,7 @@ class MetaLearner(keras.Model):
 
         def one_task(sx, sy, qx, qy):
             state = self.adapt_task(sx, sy, steps, training=training)
-            predictions = self.predict_task(state, qx, training=training)
-            return self.task_loss(qy, predictions), predictions
+            return self.query_loss_task(state, qx, qy, training=training)
 
         return self.map_tasks(
             one_task,

@@ -112,6 +112,13 @@ class MAML(MetaLearner):
         params, non_trainable = state
         return self.functional(params, non_trainable, query_x, self.model_training(training))[0]
 
+    def query_loss_task(self, state, query_x, query_y, training):
+        # Weight and activity regularizers of the adapted model count in the meta-loss too.
+        params, non_trainable = state
+        predictions, _, regularization = self.functional(
+            params, non_trainable, query_x, self.model_training(training))
+        return self.task_loss(query_y, predictions) + regularization, predictions
+
     def adaptation_trajectory(self, support_x, support_y, query_x, steps):
         _, _, trajectory = self.inner_loop(
             self.functional.trainable_values(), self.functional.non_trainable_values(),
@@ -135,7 +142,7 @@ class MAML(MetaLearner):
         episode = validate_episode(
             (support_x, support_y, support_x, support_y), batched=False
         )
-        sx = tf.convert_to_tensor(episode.support_x, self.model.compute_dtype)
+        sx = tf.convert_to_tensor(episode.support_x, self.output_dtype)
         sy = tf.convert_to_tensor(episode.support_y)
         params, non_trainable = _compiled(self, steps)(sx, sy)
         clone = clone_keras_model(self.model, sx)

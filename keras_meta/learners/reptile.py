@@ -45,8 +45,8 @@ class Reptile(MAML):
 
         def one_task(sx, sy, qx, qy):
             params, non_trainable = self.adapt_task(sx, sy, self.inner_steps, training=True)
-            predictions = self.predict_task((params, non_trainable), qx, training=True)
-            return params, self.task_loss(qy, predictions), predictions
+            loss, predictions = self.query_loss_task((params, non_trainable), qx, qy, True)
+            return params, loss, predictions
 
         params_signature = [tf.TensorSpec(p.shape, p.dtype) for p in initial]
         adapted, losses, predictions = self.map_tasks(

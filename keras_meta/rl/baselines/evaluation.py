@@ -1,0 +1,135 @@
+"""Evaluating agents on fixed (held-out) tasks: the agent protocol and `evaluate`."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+from tf_agents.specs import array_spec
+from tf_agents.trajectories import time_step as ts
+
+from keras_meta.rl.envs import sampler
+from keras_meta.rl.envs.trial import TrialEnvironment
+
+
+class Score(NamedTuple):
+    """Trial scores of an agent over a set of tasks.
+
+    Attributes:
+        mean: float, the mean trial score.
+        stderr: float, its standard error (sample std / sqrt(number of tasks)).
+        scores: float64 array (num_tasks,), the trial score of each task, in task order.
+    """
+
+    mean: float
+    stderr: float
+    scores: np.ndarray
+
+    @classmethod
+    def from_scores(cls, scores: Any) -> Score:
+        """Builds a `Score` from per-task trial scores."""
+        scores = np.asarray(scores, np.float64)
+        stderr = float(scores.std(ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else 0.0
+        return cls(float(scores.mean()), stderr, scores)
+
+    def __str__(self) -> str:
+        return f"{self.mean:.2f} ± {self.stderr:.2f}"
+
+
+class TrialAgent(Protocol):
+    """A batched agent playing trials, fed the same observations as an RL^2 agent.
+
+    `begin_trial` is called before each trial; `act` once per time step of the trial
+    (the ``FIRST`` one included) and returns the batched action. Agents learn within a
+    trial only from the observation dict (which carries the previous action, reward and
+    the episode flags); only oracles may read `tasks`.
+    """
+
+    def begin_trial(self, tasks: Any, rng: np.random.Generator) -> None:
+        """Prepares a trial on `tasks` (one row per batch row) with the agent's `rng`."""
+
+    def act(self, time_step: ts.TimeStep) -> np.ndarray:
+        """Returns the batched action for `time_step`."""
+
+
+class RandomAgent:
+    """Uniformly random actions within a bounded action spec (int: each value; float: box).
+
+    Args:
+        action_spec: the environment's `BoundedArraySpec`.
+    """
+
+    def __init__(self, action_spec: array_spec.BoundedArraySpec) -> None:
+        self._spec = action_spec
+        self._rng = np.random.default_rng(0)
+
+    def begin_trial(self, tasks: Any, rng: np.random.Generator) -> None:
+        self._rng = rng
+
+    def act(self, time_step: ts.TimeStep) -> np.ndarray:
+        shape = (len(time_step.step_type),) + tuple(self._spec.shape)
+        lo, hi = np.asarray(self._spec.minimum), np.asarray(self._spec.maximum)
+        if np.issubdtype(self._spec.dtype, np.integer):
+            return self._rng.integers(lo, hi, shape, endpoint=True).astype(self._spec.dtype)
+        return self._rng.uniform(lo, hi, shape).astype(self._spec.dtype)
+
+
+def evaluate(env: TrialEnvironment, agent: TrialAgent, tasks: Any, *, seed: int = 0) -> Score:
+    """Plays one trial per task and scores it (undiscounted total reward of the trial).
+
+    The tasks are played in chunks of ``env.batch_size`` rows (the last chunk padded
+    with repeated tasks, whose scores are dropped). The environment is reseeded with
+    `seed` (its noise and task stream restart) and its fixed tasks are restored after.
+
+    Args:
+        env: a `TrialEnvironment` of the tasks' family.
+        agent: a `TrialAgent`.
+        tasks: the family's tasks tuple (e.g. `sample_bandit_tasks(..., split="test")`).
+        seed: non-negative int, seeds the environment noise and the agent's generator.
+
+    Returns:
+        A `Score` over the tasks.
+
+    Raises:
+        ValueError: on a bad seed or tasks that do not fit the environment.
+    """
+    n = sampler.num_tasks(tasks)
+    if n < 1:
+        raise ValueError(f"`tasks` must contain at least one task. Received: {n} tasks")
+    previous = env.fixed_tasks
+    env.seed(seed)
+    rng = sampler.agent_generator(seed)
+    b = env.batch_size
+    scores = np.empty(n)
+    try:
+        for start in range(0, n, b):
+            rows = np.arange(start, start + b) % n
+            chunk = sampler.take_tasks(tasks, rows)
+            env.set_tasks(chunk)
+            agent.begin_trial(chunk, rng)
+            time_step = env.reset()
+            total = np.zeros(b)
+            while not time_step.is_last().all():
+                time_step = env.step(agent.act(time_step))
+                total += time_step.reward
+            stop = min(b, n - start)
+            scores[start:start + stop] = total[:stop]
+    finally:
+        env.set_tasks(previous)
+    return Score.from_scores(scores)
+
+
+def argmax_random_ties(values: np.ndarray, rng: np.random.Generator,
+                       atol: float = 0.0) -> np.ndarray:
+    """Row-wise argmax over the last axis with ties broken uniformly at random.
+
+    Args:
+        values: array (batch, n).
+        rng: generator for the tie-breaking.
+        atol: values within `atol` of the row maximum count as ties.
+
+    Returns:
+        int64 array (batch,).
+    """
+    best = values >= values.max(axis=-1, keepdims=True) - atol
+    return np.argmax(best * (1.0 + rng.random(values.shape)), axis=-1)

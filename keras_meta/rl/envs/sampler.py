@@ -1,0 +1,182 @@
+"""Deterministic task streams with disjoint train/validation/test seeds.
+
+Task ``index`` of split ``split`` under seed ``seed`` is drawn from its own generator,
+``numpy.random.SeedSequence(seed, spawn_key=(split_id, _TASK_TAG, index))``. So:
+
+* the same ``(seed, split, index)`` always gives the same task, whatever the batch
+  sizes used to draw it;
+* the splits use disjoint seed streams by construction (different spawn keys), so
+  no held-out task is ever a training task;
+* environment noise (rewards, transitions) uses another tag and never shares a
+  stream with the tasks.
+
+A family's tasks are a ``NamedTuple`` of arrays whose leading axis indexes tasks
+(e.g. `BanditTasks`); the helpers below index and concatenate them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+_TASK_TAG = 0
+_NOISE_TAG = 1
+_AGENT_TAG = 2
+
+TasksT = TypeVar("TasksT", bound=tuple)
+
+
+def split_id(split: str) -> int:
+    """Returns the integer id of a split name.
+
+    Args:
+        split: str, one of `SPLITS`.
+
+    Returns:
+        The position of `split` in `SPLITS`.
+
+    Raises:
+        ValueError: if `split` is not one of `SPLITS`.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"`split` must be one of {SPLITS}. Received: split={split!r}")
+    return SPLITS.index(split)
+
+
+def check_seed(seed: Any) -> int:
+    """Validates a seed.
+
+    Args:
+        seed: non-negative Python or NumPy integer.
+
+    Returns:
+        `seed` as a Python int.
+
+    Raises:
+        ValueError: if `seed` is not a non-negative integer.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed!r}")
+    return int(seed)
+
+
+def task_generators(seed: int, split: str, start: int, count: int) -> list[np.random.Generator]:
+    """Returns one generator per task index in ``[start, start + count)``.
+
+    Args:
+        seed: non-negative int, the experiment seed.
+        split: str, one of `SPLITS`.
+        start: non-negative int, the first task index.
+        count: non-negative int, the number of tasks.
+
+    Returns:
+        A list of `count` independent `numpy.random.Generator`s.
+
+    Raises:
+        ValueError: on a bad seed, split, start or count.
+    """
+    seed = check_seed(seed)
+    sid = split_id(split)
+    check_int("start", start, 0)
+    check_int("count", count, 0)
+    return [
+        np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(sid, _TASK_TAG, i)))
+        for i in range(start, start + count)
+    ]
+
+
+def noise_generator(seed: int, split: str, tag: int = _NOISE_TAG) -> np.random.Generator:
+    """Returns the generator of an environment's (or agent's) own randomness.
+
+    Args:
+        seed: non-negative int, the experiment seed.
+        split: str, one of `SPLITS`.
+        tag: int, which stream (environment noise by default); never the task tag.
+
+    Returns:
+        A `numpy.random.Generator` independent of every task generator.
+    """
+    return np.random.default_rng(
+        np.random.SeedSequence(check_seed(seed), spawn_key=(split_id(split), tag, 0)))
+
+
+def agent_generator(seed: int) -> np.random.Generator:
+    """Returns the generator given to agents by `evaluate` (independent of tasks and noise).
+
+    Args:
+        seed: non-negative int.
+
+    Returns:
+        A `numpy.random.Generator`.
+    """
+    return noise_generator(seed, "test", tag=_AGENT_TAG)
+
+
+def num_tasks(tasks: tuple) -> int:
+    """Returns the number of tasks in a tasks tuple (length of its leading axis)."""
+    return int(np.shape(tasks[0])[0])
+
+
+def take_tasks(tasks: TasksT, indices: Any) -> TasksT:
+    """Selects tasks by index (integer array, slice or boolean mask) along the leading axis."""
+    return type(tasks)(*(np.asarray(field)[indices] for field in tasks))
+
+
+def concat_tasks(parts: Sequence[TasksT]) -> TasksT:
+    """Concatenates tasks tuples of the same type along the leading axis."""
+    first = parts[0]
+    return type(first)(*(np.concatenate(fields, axis=0) for fields in zip(*parts)))
+
+
+class TaskStream:
+    """A cursor over the deterministic task stream of one ``(seed, split)``.
+
+    Args:
+        sample_fn: callable ``(generators) -> tasks`` drawing one task per generator.
+        seed: non-negative int.
+        split: str, one of `SPLITS`.
+
+    Raises:
+        ValueError: on a bad seed or split.
+    """
+
+    def __init__(self, sample_fn: Callable[[list[np.random.Generator]], Any], seed: int,
+                 split: str) -> None:
+        self._sample_fn = sample_fn
+        self.seed = check_seed(seed)
+        split_id(split)
+        self.split = split
+        self.position = 0
+
+    def take(self, start: int, count: int) -> Any:
+        """Returns tasks ``[start, start + count)`` of the stream without moving the cursor."""
+        return self._sample_fn(task_generators(self.seed, self.split, start, count))
+
+    def next(self, count: int) -> Any:
+        """Returns the next `count` tasks and advances the cursor."""
+        tasks = self.take(self.position, count)
+        self.position += count
+        return tasks
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """Validates an integer argument.
+
+    Args:
+        name: str, the argument's name, quoted in the error.
+        value: the value received.
+        minimum: int, the smallest allowed value.
+
+    Returns:
+        `value` as a Python int.
+
+    Raises:
+        ValueError: if `value` is not an integer ``>= minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
+    return int(value)
