@@ -51,19 +51,25 @@ def train(config: dict, run_dir: str | Path, *, verbose: int = 1, callbacks=()) 
     log.info("Training %s on %s for %d meta-steps (%d epochs) in %s", type(learner).__name__,
              tasks.name, training["meta_steps"], epochs, run_dir)
     started = time.time()
-    history = learner.fit(
-        dataset,
-        epochs=epochs,
-        steps_per_epoch=training["steps_per_epoch"],
-        validation_data=validation,
-        verbose=verbose,
-        callbacks=[
-            keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-            _LogEpochs(),
-            *callbacks,
-        ],
-    )
+    csv_logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)
+    try:
+        history = learner.fit(
+            dataset,
+            epochs=epochs,
+            steps_per_epoch=training["steps_per_epoch"],
+            validation_data=validation,
+            verbose=verbose,
+            callbacks=[
+                keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+                csv_logger,
+                _LogEpochs(),
+                *callbacks,
+            ],
+        )
+    finally:  # an interrupted run must leave a readable history for its resumption
+        csv_file = getattr(csv_logger, "csv_file", None)
+        if csv_file is not None and not csv_file.closed:
+            csv_file.close()
     (run_dir / "checkpoints").mkdir(exist_ok=True)
     learner.save_weights(run_dir / "checkpoints" / "final.weights.h5")
     log.info("Trained in %.1f s; final %s", time.time() - started,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+from PIL import Image
 
 from keras_meta.datasets import _cache, _imaging
 from keras_meta.datasets.class_images import ClassImages
@@ -350,7 +351,7 @@ def _index_zip(path: Path) -> dict[str, list[str]]:
 
 
 def _decode_pool(
-    zip_paths: list[Path], size: tuple[int, int], resample: Any
+    zip_paths: list[Path], size: tuple[int, int], resample: Image.Resampling
 ) -> _Pool:
     """Decodes, inverts and resizes every PNG of the zips (the slow path).
 
@@ -390,7 +391,11 @@ def _decode_pool(
 
 
 def _decode_member(
-    archive: zipfile.ZipFile, path: Path, member: str, size: tuple[int, int], resample: Any
+    archive: zipfile.ZipFile,
+    path: Path,
+    member: str,
+    size: tuple[int, int],
+    resample: Image.Resampling,
 ) -> np.ndarray:
     try:
         data = archive.read(member)
