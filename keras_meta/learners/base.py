@@ -40,8 +40,11 @@ class MetaLearner(keras.Model):
         bn_policy: ``"transductive"`` uses the statistics of the current batch (support or
             query) everywhere, as the MAML paper; ``"running"`` uses running statistics at test,
             updated during meta-training.
-        task_batching: ``"map"`` (`tf.map_fn`, parallel iterations, least memory) or
-            ``"vectorize"`` (`tf.vectorized_map`) over the tasks of a meta-batch.
+        task_batching: ``"map"`` (`tf.map_fn` with parallel iterations) or ``"vectorize"``
+            (`tf.vectorized_map`) over the tasks of a meta-batch.
+        task_chunk_size: if set, the meta-gradient is accumulated over chunks of this many
+            tasks, one chunk after another, so that peak memory holds one chunk's activations
+            and tapes instead of the whole meta-batch's (the meta-batch size must be a multiple).
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class MetaLearner(keras.Model):
         eval_inner_steps: int | None = None,
         bn_policy: str = "transductive",
         task_batching: str = "map",
+        task_chunk_size: int | None = None,
         name: str | None = None,
         **kwargs,
     ):
@@ -73,6 +77,12 @@ class MetaLearner(keras.Model):
             raise ValueError(
                 f"`task_batching` must be one of {TASK_BATCHING}. Received: {task_batching!r}"
             )
+        if task_chunk_size is not None and (
+            not isinstance(task_chunk_size, (int, np.integer)) or task_chunk_size < 1
+        ):
+            raise ValueError("`task_chunk_size` must be a positive integer or None. "
+                             f"Received: task_chunk_size={task_chunk_size!r}")
+        self.task_chunk_size = task_chunk_size
         self.model = model
         self.inner_steps = int(inner_steps)
         self.eval_inner_steps = int(inner_steps if eval_inner_steps is None else eval_inner_steps)
@@ -134,6 +144,7 @@ class MetaLearner(keras.Model):
             "eval_inner_steps": self.eval_inner_steps,
             "bn_policy": self.bn_policy,
             "task_batching": self.task_batching,
+            "task_chunk_size": self.task_chunk_size,
             "name": self.name,
         }
 
@@ -217,15 +228,45 @@ class MetaLearner(keras.Model):
         )
 
     # ----------------------------------------------------------------- Keras hooks
+    def meta_gradients(self, inputs, query_y):
+        """``(gradients, mean loss, predictions)`` of the meta-loss of one meta-batch."""
+        variables = self.trainable_variables
+        tasks = query_y.shape[0]
+        chunk = self.task_chunk_size
+        if chunk is None or tasks is None or chunk >= tasks:
+            with tf.GradientTape() as tape:
+                losses, predictions = self.query_losses(inputs, query_y, training=True)
+                loss = tf.reduce_mean(losses)
+            return tape.gradient(loss, variables), loss, predictions
+        if tasks % chunk:
+            raise ValueError(f"The meta-batch size ({tasks}) must be a multiple of "
+                             f"`task_chunk_size` ({chunk}).")
+        inputs = dict(zip(("support_x", "support_y", "query_x"), unpack_inputs(inputs)))
+
+        def body(i, grads, losses, predictions):
+            part = {k: v[i * chunk:(i + 1) * chunk] for k, v in inputs.items()}
+            with tf.GradientTape() as tape:
+                chunk_losses, chunk_pred = self.query_losses(
+                    part, query_y[i * chunk:(i + 1) * chunk], training=True)
+                loss = tf.reduce_sum(chunk_losses) / tasks
+            new = tape.gradient(loss, variables)
+            grads = [g if n is None else g + n for g, n in zip(grads, new)]
+            return (i + 1, grads, losses.write(i, chunk_losses),
+                    predictions.write(i, chunk_pred))
+
+        zeros = [tf.zeros_like(v) for v in variables]
+        losses = tf.TensorArray(self.loss_dtype, size=tasks // chunk)
+        predictions = tf.TensorArray(self.output_dtype, size=tasks // chunk,
+                                     infer_shape=False)
+        _, grads, losses, predictions = tf.while_loop(
+            lambda i, *_: i < tasks // chunk, body, (0, zeros, losses, predictions),
+            parallel_iterations=1)
+        return grads, tf.reduce_mean(losses.concat()), predictions.concat()
+
     def train_step(self, data):
         inputs, query_y = data[0], data[1]
-        with tf.GradientTape() as tape:
-            losses, predictions = self.query_losses(inputs, query_y, training=True)
-            loss = tf.reduce_mean(losses)
-            scaled = self.optimizer.scale_loss(loss) if hasattr(self.optimizer, "scale_loss") \
-                else loss
+        grads, loss, predictions = self.meta_gradients(inputs, query_y)
         variables = self.trainable_variables
-        grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(
             [(g, v) for g, v in zip(grads, variables) if g is not None]
         )

@@ -168,3 +168,18 @@ def test_subclassed_model_works():
     ep = sinusoid_batch(tasks=1)
     assert learner.adapt(ep.support_x[0], ep.support_y[0]).predict(
         ep.query_x[0], verbose=0).shape == (5, 1)
+
+
+def test_chunked_meta_gradient_equals_the_whole_batch_gradient():
+    ep = sinusoid_batch(tasks=6)
+    net = sinusoid_net()
+    whole = learners.MAML(net, loss="mse")
+    chunked = learners.MAML(net, loss="mse", task_chunk_size=2)
+    g1, l1, p1 = whole.meta_gradients(ep.inputs(), ep.query_y)
+    g2, l2, p2 = tf.function(chunked.meta_gradients)(ep.inputs(), ep.query_y)
+    np.testing.assert_allclose(l1, l2, rtol=1e-5)
+    np.testing.assert_allclose(p1, p2, rtol=1e-5, atol=1e-6)
+    for a, b in zip(g1, g2):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="multiple of `task_chunk_size`"):
+        learners.MAML(net, loss="mse", task_chunk_size=4).meta_gradients(ep.inputs(), ep.query_y)
