@@ -1,10 +1,18 @@
 """keras-meta: meta-learning ("learning to learn") for TensorFlow and Keras 3."""
 
-from keras_meta import _env  # noqa: F401  (quiet TensorFlow before it is imported)
-from keras_meta import core, layers, learners, tasks, update_rules
+from keras_meta import (
+           _env,  # noqa: F401  (quiet TensorFlow before it is imported)
+           core,
+           datasets,
+           layers,
+           learners,
+           models,
+           tasks,
+           update_rules,
+)
 from keras_meta.evaluation import EvaluationResult, evaluate
 
 __version__ = "0.1.0"
 
-__all__ = ["EvaluationResult", "__version__", "core", "evaluate", "layers", "learners", "tasks",
-           "update_rules"]
+__all__ = ["EvaluationResult", "__version__", "core", "datasets", "evaluate", "layers", "learners",
+           "models", "tasks", "update_rules"]

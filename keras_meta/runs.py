@@ -36,6 +36,9 @@ def train(config: dict, run_dir: str | Path, *, verbose: int = 1, callbacks=()) 
     else:
         saved.write_text(yaml.safe_dump(config, sort_keys=False))
     _log_to(run_dir / "train.log")
+    if (run_dir / "checkpoints" / "final.weights.h5").exists():
+        log.info("%s is already trained; nothing to do", run_dir)
+        return run_dir
 
     tasks = config_lib.build_tasks(config)
     learner = config_lib.build_learner(config)

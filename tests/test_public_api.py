@@ -5,7 +5,7 @@ import pytest
 import keras_meta
 
 MODULES = ["keras_meta", "keras_meta.tasks", "keras_meta.learners", "keras_meta.update_rules",
-           "keras_meta.layers", "keras_meta.core"]
+           "keras_meta.layers", "keras_meta.core", "keras_meta.datasets"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -160,3 +160,12 @@ def test_cli_help_explains_each_command(capsys):
         with pytest.raises(SystemExit):
             cli.main([command, "--help"])
         assert "usage: keras-meta " + command in capsys.readouterr().out
+
+
+def test_training_a_finished_run_again_is_a_no_op(tmp_path):
+    run_dir = runs.train(tiny_config(), tmp_path / "run", verbose=0)
+    before = final_weights(run_dir)
+    runs.train(tiny_config(), run_dir, verbose=0)
+    for a, b in zip(before, final_weights(run_dir)):
+        np.testing.assert_array_equal(a, b)
+    assert "already trained" in (run_dir / "train.log").read_text()

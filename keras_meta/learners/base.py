@@ -70,7 +70,8 @@ class MetaLearner(keras.Model):
             )
         for arg, value in (("inner_steps", inner_steps), ("eval_inner_steps", eval_inner_steps)):
             if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
-                raise ValueError(f"`{arg}` must be a non-negative integer. Received: {arg}={value!r}")
+                raise ValueError(
+                    f"`{arg}` must be a non-negative integer. Received: {arg}={value!r}")
         if bn_policy not in BN_POLICIES:
             raise ValueError(f"`bn_policy` must be one of {BN_POLICIES}. Received: {bn_policy!r}")
         if task_batching not in TASK_BATCHING:

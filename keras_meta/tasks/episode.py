@@ -195,7 +195,8 @@ def validate_episode(episode, spec: EpisodeSpec | None = None, *, batched: bool 
             if bad.any():
                 raise ValueError(
                     f"`{name}` has labels outside [0, {ways}) (ways={ways}). Received: "
-                    f"label {arr[bad].flat[0]} at index {tuple(int(i) for i in np.argwhere(bad)[0])}"
+                    f"label {arr[bad].flat[0]} at index "
+                    f"{tuple(int(i) for i in np.argwhere(bad)[0])}"
                 )
         elif not np.all(np.isfinite(arr)):
             raise ValueError(f"`{name}` contains NaN or infinite values.")

@@ -11,7 +11,7 @@ from keras_meta.tasks.episode import Episode, EpisodeSpec
 
 
 class Sinusoid(TaskDistribution):
-    """Tasks ``y = A sin(x - phase)`` with ``A ~ U[0.1, 5]``, ``phase ~ U[0, pi]``, ``x ~ U[-5, 5]``.
+    """Tasks ``y = A sin(x - phase)``, ``A ~ U[0.1, 5]``, ``phase ~ U[0, pi]``, ``x ~ U[-5, 5]``.
 
     Each episode has ``shots`` support and ``queries`` query points of the same task (the
     MAML protocol uses ``queries = shots``, K = 5, 10 or 20).

@@ -1,0 +1,39 @@
+"""Machine, versions and command, recorded next to every benchmark result."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shlex
+import sys
+from importlib import metadata
+
+
+def environment(packages=("tensorflow", "keras", "numpy")) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "versions": versions,
+        "command": " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])] + sys.argv[1:]),
+    }
+
+
+def markdown_header(title: str, env: dict) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+    return (f"# {title}\n\n- Date: {env['date']}\n- Machine: {env['machine']}\n"
+            f"- Python {env['python']}; {versions}\n- Command: `{env['command']}`\n\n")
