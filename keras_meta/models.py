@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 
@@ -30,7 +30,8 @@ def conv4(input_shape: Sequence[int] = (28, 28, 1), ways: int = 5, filters: int 
     x = inputs
     for i in range(blocks):
         x = keras.layers.Conv2D(filters, 3, padding="same", name=f"conv{i}")(x)
-        x = BatchNormalization(name=f"bn{i}")(x)
+        # momentum 0.9 is PyTorch's default (0.1 there), which the reference implementations use
+        x = BatchNormalization(momentum=0.9, name=f"bn{i}")(x)
         x = keras.layers.ReLU(name=f"relu{i}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
     x = keras.layers.Flatten(name="flatten")(x)

@@ -1,0 +1,96 @@
+"""Invariants of the N-way K-shot image episode sampler."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keras_meta.datasets import ClassImages
+from keras_meta.tasks import ImageClassTasks
+
+
+def pool(classes, per_class, prefix, size=4, seed=0):
+    """Every image is unique: pixel 0 encodes (class, index) so episodes can be decoded."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 255, size=(classes * per_class, size, size, 1), dtype=np.uint8)
+    ids = np.arange(classes * per_class)
+    images[:, 0, 0, 0] = ids % 256
+    images[:, 0, 1, 0] = ids // 256
+    labels = np.repeat(np.arange(classes), per_class)
+    return ClassImages(images, labels, [f"{prefix}{c}" for c in range(classes)])
+
+
+def decode(x):
+    """Image ids from the two marker pixels of float images in [0, 1]."""
+    px = np.rint(x[..., 0, 0, 0] * 255).astype(int) + 256 * np.rint(x[..., 0, 1, 0] * 255).astype(int)
+    return px
+
+
+POOLS = {"train": pool(12, 7, "a"), "val": pool(6, 7, "b", seed=1), "test": pool(8, 7, "c", seed=2)}
+
+
+@settings(max_examples=15, deadline=None)
+@given(ways=st.integers(2, 6), shots=st.integers(1, 3), queries=st.integers(1, 4),
+       seed=st.integers(0, 2**31 - 1), split=st.sampled_from(["train", "val", "test"]))
+def test_episode_invariants(ways, shots, queries, seed, split):
+    tasks = ImageClassTasks(POOLS, ways, shots, queries)
+    ep = tasks.episodes(split, 3, seed=seed)
+    assert ep.support_x.shape == (3, ways * shots, 4, 4, 1)
+    assert ep.query_x.shape == (3, ways * queries, 4, 4, 1)
+    assert ep.support_x.dtype == np.float32 and 0 <= ep.support_x.min() <= ep.support_x.max() <= 1
+    source = POOLS[split]
+    for t in range(3):
+        s_ids, q_ids = decode(ep.support_x[t]), decode(ep.query_x[t])
+        assert not set(s_ids) & set(q_ids), "support and query share an image"
+        assert len(set(s_ids)) == len(s_ids) and len(set(q_ids)) == len(q_ids)
+        # Labels are 0..ways-1, each used shots (support) / queries (query) times...
+        assert np.bincount(ep.support_y[t], minlength=ways).tolist() == [shots] * ways
+        assert np.bincount(ep.query_y[t], minlength=ways).tolist() == [queries] * ways
+        # ...and a label means the same source class in support and query.
+        s_class = source.labels[s_ids]
+        q_class = source.labels[q_ids]
+        mapping = dict(zip(ep.support_y[t], s_class))
+        assert len(set(mapping.values())) == ways
+        assert all(mapping[y] == c for y, c in zip(ep.query_y[t], q_class))
+        assert all(mapping[y] == c for y, c in zip(ep.support_y[t], s_class))
+
+
+def test_labels_are_permuted_across_episodes():
+    tasks = ImageClassTasks(POOLS, 5, 1, 1)
+    ep = tasks.episodes("train", 40, seed=0)
+    first_class = POOLS["train"].labels[decode(ep.support_x[:, 0])]
+    assert len(set(first_class)) > 3  # label 0 is not always the same class
+
+
+def test_deterministic_and_split_disjoint():
+    tasks = ImageClassTasks(POOLS, 3, 2, 2)
+    a, b = tasks.episodes("train", 5, seed=7), tasks.episodes("train", 5, seed=7)
+    np.testing.assert_array_equal(a.support_x, b.support_x)
+    c = tasks.episodes("train", 5, seed=8)
+    assert not np.array_equal(a.support_x, c.support_x)
+
+
+def test_rotation_augmentation_only_on_train():
+    tasks = ImageClassTasks(POOLS, 3, 1, 1, augment="rotate90")
+    test = tasks.episodes("test", 10, seed=0)
+    plain = ImageClassTasks(POOLS, 3, 1, 1).episodes("test", 10, seed=0)
+    np.testing.assert_array_equal(test.support_x, plain.support_x)
+    train = tasks.episodes("train", 20, seed=0)
+    ids_ok = [np.isin(decode(x), np.arange(84)).all() for x in train.support_x]
+    assert not all(ids_ok)  # rotated images no longer carry the marker in the corner
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"ways": 1}, "ways"),
+    ({"ways": 13}, "fewer than ways=13"),
+    ({"shots": 5, "queries": 3}, "fewer than shots \\+ queries"),
+    ({"augment": "flip"}, "augment"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ImageClassTasks(POOLS, **{"ways": 3, **kwargs})
+
+
+def test_overlapping_splits_are_refused():
+    with pytest.raises(ValueError, match="share classes"):
+        ImageClassTasks({"train": pool(5, 3, "a"), "test": pool(5, 3, "a")}, 2, 1, 1)
