@@ -22,8 +22,8 @@ def pool(classes, per_class, prefix, size=4, seed=0):
 
 def decode(x):
     """Image ids from the two marker pixels of float images in [0, 1]."""
-    px = np.rint(x[..., 0, 0, 0] * 255).astype(int) + 256 * np.rint(x[..., 0, 1, 0] * 255).astype(int)
-    return px
+    low = np.rint(x[..., 0, 0, 0] * 255).astype(int)
+    return low + 256 * np.rint(x[..., 0, 1, 0] * 255).astype(int)
 
 
 POOLS = {"train": pool(12, 7, "a"), "val": pool(6, 7, "b", seed=1), "test": pool(8, 7, "c", seed=2)}
