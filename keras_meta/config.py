@@ -16,8 +16,11 @@ LEARNERS = {
     "meta_sgd": learners.MetaSGD,
     "anil": learners.ANIL,
     "reptile": learners.Reptile,
+    "protonet": learners.ProtoNet,
+    "ridge": learners.RidgeHead,
 }
-TASKS = {"sinusoid": tasks.Sinusoid}
+TASKS = {"sinusoid": tasks.Sinusoid, "omniglot": tasks.Omniglot,
+         "image_folder": tasks.ImageFolder}
 
 DEFAULTS = {
     "name": "run",
@@ -113,6 +116,10 @@ def build_learner(config: dict) -> learners.MetaLearner:
     cls = LEARNERS[spec.pop("name")]
     learner = cls(model, loss=_loss(config["loss"]), **spec)
     optimizer = dict(config["optimizer"])
+    if isinstance(optimizer.get("learning_rate"), dict):
+        schedule = dict(optimizer["learning_rate"])
+        optimizer["learning_rate"] = keras.optimizers.schedules.deserialize(
+            {"class_name": schedule.pop("name"), "config": schedule})
     learner.compile(
         optimizer=keras.optimizers.get({"class_name": optimizer.pop("name"),
                                         "config": optimizer}),

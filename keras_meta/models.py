@@ -8,15 +8,24 @@ import keras
 
 
 def mlp(input_shape: Sequence[int] = (1,), hidden: Sequence[int] = (40, 40), outputs: int = 1,
-        activation: str = "relu", kernel_regularizer=None, name: str = "mlp") -> keras.Model:
-    """A fully connected network (MAML's sinusoid model is ``mlp((1,), (40, 40), 1)``)."""
+        activation: str = "relu", kernel_regularizer=None, kernel_initializer="glorot_uniform",
+        name: str = "mlp") -> keras.Model:
+    """A fully connected network (MAML's sinusoid model is ``mlp((1,), (40, 40), 1)``).
+
+    ``kernel_initializer`` accepts Keras names or ``{"truncated_normal": stddev}`` (the MAML
+    reference code initialises its sinusoid network with a truncated normal of std 0.01).
+    """
+    if isinstance(kernel_initializer, dict) and "truncated_normal" in kernel_initializer:
+        kernel_initializer = keras.initializers.TruncatedNormal(
+            stddev=float(kernel_initializer["truncated_normal"]))
     if outputs < 1 or any(h < 1 for h in hidden):
         raise ValueError(f"`hidden` and `outputs` must be positive. Received: hidden={hidden}, "
                          f"outputs={outputs}")
     layers = [keras.Input(tuple(input_shape))]
-    layers += [keras.layers.Dense(h, activation=activation,
+    layers += [keras.layers.Dense(h, activation=activation, kernel_initializer=kernel_initializer,
                                   kernel_regularizer=kernel_regularizer) for h in hidden]
-    layers.append(keras.layers.Dense(outputs, kernel_regularizer=kernel_regularizer))
+    layers.append(keras.layers.Dense(outputs, kernel_initializer=kernel_initializer,
+                                     kernel_regularizer=kernel_regularizer))
     return keras.Sequential(layers, name=name)
 
 

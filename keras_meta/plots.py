@@ -29,9 +29,9 @@ def learning_curve(history_csv: str | Path, out: str | Path) -> Path | None:
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
     epochs = [int(r["epoch"]) + 1 for r in rows]
     for ax, name in zip(axes[0], names):
-        ax.plot(epochs, [float(r[name]) for r in rows], label=f"train {name}")
+        ax.plot(*_series(rows, epochs, name), label=f"train {name}")
         if f"val_{name}" in rows[0]:
-            ax.plot(epochs, [float(r[f"val_{name}"]) for r in rows], label=f"val {name}")
+            ax.plot(*_series(rows, epochs, f"val_{name}"), label=f"val {name}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         if name == "loss":
@@ -42,6 +42,12 @@ def learning_curve(history_csv: str | Path, out: str | Path) -> Path | None:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return Path(out)
+
+
+def _series(rows, epochs, name):
+    """Epochs and values of a column, skipping CSVLogger's "NA" (metric absent that epoch)."""
+    points = [(e, float(r[name])) for e, r in zip(epochs, rows) if r.get(name) not in (None, "NA")]
+    return [p[0] for p in points], [p[1] for p in points]
 
 
 def adaptation_curve(result, out: str | Path) -> Path | None:

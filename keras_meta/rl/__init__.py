@@ -32,7 +32,7 @@ def _import_tf_agents_quietly() -> None:
             import gym_notices.notices
 
             notice = gym_notices.notices.notices.get(gym.__version__, "")
-        except Exception:  # noqa: BLE001 - the notice is optional, keep the rest of stderr
+        except Exception:  # the notice is optional: keep the rest of stderr
             notice = ""
         text = text.replace(notice + "\n", "", 1) if notice else text
         if text.strip():
@@ -59,6 +59,7 @@ from keras_meta.rl.baselines import (  # noqa: E402
     bayes_optimal_bandit_value,
     evaluate,
     oracle_mdp_values,
+    plan_finite_horizon,
 )
 from keras_meta.rl.envs import (  # noqa: E402
     SPLITS,
@@ -71,12 +72,12 @@ from keras_meta.rl.envs import (  # noqa: E402
     TaskStream,
     TrialEnvironment,
     concat_tasks,
+    draw_tasks,
     num_tasks,
     sample_bandit_tasks,
     sample_mdp_tasks,
     sample_navigation_tasks,
     take_tasks,
-    task_generators,
 )
 
 __all__ = [
@@ -105,13 +106,14 @@ __all__ = [
     "baselines",
     "bayes_optimal_bandit_value",
     "concat_tasks",
+    "draw_tasks",
     "envs",
     "evaluate",
     "num_tasks",
     "oracle_mdp_values",
+    "plan_finite_horizon",
     "sample_bandit_tasks",
     "sample_mdp_tasks",
     "sample_navigation_tasks",
     "take_tasks",
-    "task_generators",
 ]

@@ -92,6 +92,15 @@ def evaluate(env: TrialEnvironment, agent: TrialAgent, tasks: Any, *, seed: int 
 
     Raises:
         ValueError: on a bad seed or tasks that do not fit the environment.
+
+    Example:
+        >>> from keras_meta.rl import (BernoulliBanditRL2, GreedyBandit, evaluate,
+        ...                            sample_bandit_tasks)
+        >>> tasks = sample_bandit_tasks(2000, num_arms=5, split="test")
+        >>> env = BernoulliBanditRL2(num_arms=5, num_pulls=10, batch_size=500)
+        >>> score = evaluate(env, GreedyBandit(), tasks)
+        >>> len(score.scores), 6.4 < score.mean < 6.8
+        (2000, True)
     """
     n = sampler.num_tasks(tasks)
     if n < 1:

@@ -10,9 +10,9 @@ from keras_meta.rl.envs.sampler import (
     SPLITS,
     TaskStream,
     concat_tasks,
+    draw_tasks,
     num_tasks,
     take_tasks,
-    task_generators,
 )
 from keras_meta.rl.envs.tabular_mdp import MDPTasks, TabularMDPRL2, sample_mdp_tasks
 from keras_meta.rl.envs.trial import TrialEnvironment
@@ -28,10 +28,10 @@ __all__ = [
     "TaskStream",
     "TrialEnvironment",
     "concat_tasks",
+    "draw_tasks",
     "num_tasks",
     "sample_bandit_tasks",
     "sample_mdp_tasks",
     "sample_navigation_tasks",
     "take_tasks",
-    "task_generators",
 ]

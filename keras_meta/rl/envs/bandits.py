@@ -8,6 +8,7 @@ total reward of the trial.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -27,11 +28,8 @@ class BanditTasks(NamedTuple):
     probs: np.ndarray
 
 
-def _draw_bandit_tasks(generators: list[np.random.Generator], num_arms: int) -> BanditTasks:
-    probs = np.empty((len(generators), num_arms))
-    for i, rng in enumerate(generators):
-        probs[i] = rng.random(num_arms)
-    return BanditTasks(probs)
+def _draw_bandit_tasks(rng: np.random.Generator, count: int, num_arms: int) -> BanditTasks:
+    return BanditTasks(rng.random((count, num_arms)))
 
 
 def sample_bandit_tasks(count: int, num_arms: int = 5, *, split: str, seed: int = 0,
@@ -46,14 +44,14 @@ def sample_bandit_tasks(count: int, num_arms: int = 5, *, split: str, seed: int 
         start: int >= 0, index of the first task.
 
     Returns:
-        `BanditTasks` with `count` rows; the same arguments always give the same tasks,
-        and a task's first arms do not depend on `num_arms`.
+        `BanditTasks` with `count` rows; the same arguments always give the same tasks.
 
     Raises:
         ValueError: on a bad argument.
     """
     num_arms = sampler.check_int("num_arms", num_arms, 2)
-    return _draw_bandit_tasks(sampler.task_generators(seed, split, start, count), num_arms)
+    return sampler.draw_tasks(functools.partial(_draw_bandit_tasks, num_arms=num_arms), seed,
+                              split, start, count)
 
 
 class BernoulliBanditRL2(TrialEnvironment):
@@ -75,11 +73,13 @@ class BernoulliBanditRL2(TrialEnvironment):
         ValueError: on a bad argument, or in `step` on a bad action.
 
     Example:
+        >>> import numpy as np
+        >>> from keras_meta.rl import BernoulliBanditRL2
         >>> env = BernoulliBanditRL2(num_arms=5, num_pulls=10, batch_size=4)
         >>> time_step = env.reset()
         >>> time_step = env.step(np.zeros(4, np.int32))
-        >>> time_step.observation["prev_action"].shape
-        (4, 5)
+        >>> time_step.observation["prev_action"][0].tolist(), env.trial_length
+        ([1.0, 0.0, 0.0, 0.0, 0.0], 10)
     """
 
     def __init__(self, num_arms: int = 5, num_pulls: int = 10, batch_size: int | None = None, *,
@@ -108,12 +108,13 @@ class BernoulliBanditRL2(TrialEnvironment):
     def action_spec(self) -> array_spec.BoundedArraySpec:
         return self._action_spec
 
-    def _sample_tasks(self, generators: list[np.random.Generator]) -> BanditTasks:
-        return _draw_bandit_tasks(generators, self._num_arms)
+    def _draw_tasks(self, rng: np.random.Generator, count: int) -> BanditTasks:
+        return _draw_bandit_tasks(rng, count, self._num_arms)
 
     def _check_tasks(self, tasks: Any) -> BanditTasks:
         if not isinstance(tasks, BanditTasks):
-            raise ValueError(f"`tasks` must be a BanditTasks. Received: tasks={type(tasks)}")
+            raise ValueError(f"`tasks` must be a BanditTasks. "
+                             f"Received: type(tasks)={type(tasks).__name__}")
         return BanditTasks(check_array("probs", tasks.probs, (None, self._num_arms), 0.0, 1.0))
 
     def _new_trial_tasks(self, tasks: BanditTasks) -> None:

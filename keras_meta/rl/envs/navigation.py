@@ -32,11 +32,8 @@ class NavigationTasks(NamedTuple):
     goals: np.ndarray
 
 
-def _draw_navigation_tasks(generators: list[np.random.Generator]) -> NavigationTasks:
-    goals = np.empty((len(generators), 2))
-    for i, rng in enumerate(generators):
-        goals[i] = rng.uniform(-GOAL_RANGE, GOAL_RANGE, 2)
-    return NavigationTasks(goals)
+def _draw_navigation_tasks(rng: np.random.Generator, count: int) -> NavigationTasks:
+    return NavigationTasks(rng.uniform(-GOAL_RANGE, GOAL_RANGE, (count, 2)))
 
 
 def sample_navigation_tasks(count: int, *, split: str, seed: int = 0,
@@ -55,7 +52,7 @@ def sample_navigation_tasks(count: int, *, split: str, seed: int = 0,
     Raises:
         ValueError: on a bad argument.
     """
-    return _draw_navigation_tasks(sampler.task_generators(seed, split, start, count))
+    return sampler.draw_tasks(_draw_navigation_tasks, seed, split, start, count)
 
 
 class Navigation2DMAML(TrialEnvironment):
@@ -85,8 +82,10 @@ class Navigation2DMAML(TrialEnvironment):
         >>> env = Navigation2DMAML(tasks=NavigationTasks(np.array([[0.3, -0.05]])))
         >>> _ = env.reset()
         >>> step = env.step(np.array([[1.0, -1.0]], np.float32))
-        >>> step.observation["observation"].round(2).tolist(), round(float(step.reward[0]), 3)
-        ([[0.1, -0.1]], -0.206)
+        >>> step.observation["observation"].astype(float).round(3).tolist()
+        [[0.1, -0.1]]
+        >>> round(float(step.reward[0]), 3)
+        -0.206
     """
 
     def __init__(self, num_episodes: int = 1, batch_size: int | None = None, *,
@@ -111,12 +110,13 @@ class Navigation2DMAML(TrialEnvironment):
     def action_spec(self) -> array_spec.BoundedArraySpec:
         return self._action_spec
 
-    def _sample_tasks(self, generators: list[np.random.Generator]) -> NavigationTasks:
-        return _draw_navigation_tasks(generators)
+    def _draw_tasks(self, rng: np.random.Generator, count: int) -> NavigationTasks:
+        return _draw_navigation_tasks(rng, count)
 
     def _check_tasks(self, tasks: Any) -> NavigationTasks:
         if not isinstance(tasks, NavigationTasks):
-            raise ValueError(f"`tasks` must be a NavigationTasks. Received: tasks={type(tasks)}")
+            raise ValueError(f"`tasks` must be a NavigationTasks. "
+                             f"Received: type(tasks)={type(tasks).__name__}")
         return NavigationTasks(check_array("goals", tasks.goals, (None, 2)))
 
     def _new_trial_tasks(self, tasks: NavigationTasks) -> None:

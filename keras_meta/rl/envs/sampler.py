@@ -1,10 +1,11 @@
 """Deterministic task streams with disjoint train/validation/test seeds.
 
-Task ``index`` of split ``split`` under seed ``seed`` is drawn from its own generator,
-``numpy.random.SeedSequence(seed, spawn_key=(split_id, _TASK_TAG, index))``. So:
+The tasks of split ``split`` under seed ``seed`` form an infinite, indexed stream cut
+into blocks of `TASK_BLOCK` tasks; block ``b`` is drawn (vectorised) from its own
+generator, ``numpy.random.SeedSequence(seed, spawn_key=(split_id, _TASK_TAG, b))``. So:
 
-* the same ``(seed, split, index)`` always gives the same task, whatever the batch
-  sizes used to draw it;
+* the same ``(seed, split, index)`` always gives the same task, whatever the ranges
+  and batch sizes used to draw it;
 * the splits use disjoint seed streams by construction (different spawn keys), so
   no held-out task is ever a training task;
 * environment noise (rewards, transitions) uses another tag and never shares a
@@ -25,6 +26,8 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 _TASK_TAG = 0
 _NOISE_TAG = 1
 _AGENT_TAG = 2
+#: Tasks per block of a task stream (each block is drawn, vectorised, from one generator).
+TASK_BLOCK = 64
 
 TasksT = TypeVar("TasksT", bound=tuple)
 
@@ -63,29 +66,44 @@ def check_seed(seed: Any) -> int:
     return int(seed)
 
 
-def task_generators(seed: int, split: str, start: int, count: int) -> list[np.random.Generator]:
-    """Returns one generator per task index in ``[start, start + count)``.
+def draw_tasks(draw_block: Callable[[np.random.Generator, int], TasksT], seed: int, split: str,
+               start: int, count: int, cache: dict[int, TasksT] | None = None) -> TasksT:
+    """Returns tasks ``[start, start + count)`` of the ``(seed, split)`` stream.
 
     Args:
+        draw_block: callable ``(generator, n) -> tasks`` drawing `n` tasks of a family.
         seed: non-negative int, the experiment seed.
         split: str, one of `SPLITS`.
-        start: non-negative int, the first task index.
+        start: non-negative int, the index of the first task.
         count: non-negative int, the number of tasks.
+        cache: optional dict from block index to drawn block, reused and refilled with
+            the blocks of this request only.
 
     Returns:
-        A list of `count` independent `numpy.random.Generator`s.
+        The family's tasks tuple with `count` rows.
 
     Raises:
         ValueError: on a bad seed, split, start or count.
     """
     seed = check_seed(seed)
     sid = split_id(split)
-    check_int("start", start, 0)
-    check_int("count", count, 0)
-    return [
-        np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(sid, _TASK_TAG, i)))
-        for i in range(start, start + count)
-    ]
+    start = check_int("start", start, 0)
+    count = check_int("count", count, 0)
+    first = start // TASK_BLOCK
+    last = max(first, (start + count - 1) // TASK_BLOCK)
+    blocks = {}
+    for b in range(first, last + 1):
+        if cache is not None and b in cache:
+            blocks[b] = cache[b]
+        else:
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(sid, _TASK_TAG, b)))
+            blocks[b] = draw_block(rng, TASK_BLOCK)
+    if cache is not None:
+        cache.clear()
+        cache.update(blocks)
+    tasks = concat_tasks(list(blocks.values()))
+    offset = start - first * TASK_BLOCK
+    return take_tasks(tasks, slice(offset, offset + count))
 
 
 def noise_generator(seed: int, split: str, tag: int = _NOISE_TAG) -> np.random.Generator:
@@ -135,7 +153,7 @@ class TaskStream:
     """A cursor over the deterministic task stream of one ``(seed, split)``.
 
     Args:
-        sample_fn: callable ``(generators) -> tasks`` drawing one task per generator.
+        draw_block: callable ``(generator, n) -> tasks`` drawing `n` tasks of a family.
         seed: non-negative int.
         split: str, one of `SPLITS`.
 
@@ -143,17 +161,18 @@ class TaskStream:
         ValueError: on a bad seed or split.
     """
 
-    def __init__(self, sample_fn: Callable[[list[np.random.Generator]], Any], seed: int,
+    def __init__(self, draw_block: Callable[[np.random.Generator, int], Any], seed: int,
                  split: str) -> None:
-        self._sample_fn = sample_fn
+        self._draw_block = draw_block
         self.seed = check_seed(seed)
         split_id(split)
         self.split = split
         self.position = 0
+        self._cache: dict[int, Any] = {}
 
     def take(self, start: int, count: int) -> Any:
         """Returns tasks ``[start, start + count)`` of the stream without moving the cursor."""
-        return self._sample_fn(task_generators(self.seed, self.split, start, count))
+        return draw_tasks(self._draw_block, self.seed, self.split, start, count, self._cache)
 
     def next(self, count: int) -> Any:
         """Returns the next `count` tasks and advances the cursor."""

@@ -8,6 +8,7 @@ trial is `num_episodes` episodes of the same MDP; the observation is the one-hot
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -29,16 +30,12 @@ class MDPTasks(NamedTuple):
     transitions: np.ndarray
 
 
-def _draw_mdp_tasks(generators: list[np.random.Generator], num_states: int,
+def _draw_mdp_tasks(rng: np.random.Generator, count: int, num_states: int,
                     num_actions: int) -> MDPTasks:
-    n = len(generators)
-    rewards = np.empty((n, num_states, num_actions))
-    transitions = np.empty((n, num_states, num_actions, num_states))
-    alpha = np.ones(num_states)
-    for i, rng in enumerate(generators):
-        rewards[i] = rng.normal(1.0, 1.0, (num_states, num_actions))
-        transitions[i] = rng.dirichlet(alpha, (num_states, num_actions))
-    return MDPTasks(rewards, transitions)
+    rewards = rng.normal(1.0, 1.0, (count, num_states, num_actions))
+    # Dirichlet(1, ..., 1) is exactly a normalised vector of standard exponentials.
+    weights = rng.standard_exponential((count, num_states, num_actions, num_states))
+    return MDPTasks(rewards, weights / weights.sum(axis=-1, keepdims=True))
 
 
 def sample_mdp_tasks(count: int, num_states: int = 10, num_actions: int = 5, *, split: str,
@@ -61,8 +58,8 @@ def sample_mdp_tasks(count: int, num_states: int = 10, num_actions: int = 5, *, 
     """
     num_states = sampler.check_int("num_states", num_states, 1)
     num_actions = sampler.check_int("num_actions", num_actions, 2)
-    return _draw_mdp_tasks(sampler.task_generators(seed, split, start, count), num_states,
-                           num_actions)
+    draw = functools.partial(_draw_mdp_tasks, num_states=num_states, num_actions=num_actions)
+    return sampler.draw_tasks(draw, seed, split, start, count)
 
 
 class TabularMDPRL2(TrialEnvironment):
@@ -124,12 +121,13 @@ class TabularMDPRL2(TrialEnvironment):
     def action_spec(self) -> array_spec.BoundedArraySpec:
         return self._action_spec
 
-    def _sample_tasks(self, generators: list[np.random.Generator]) -> MDPTasks:
-        return _draw_mdp_tasks(generators, self._num_states, self._num_actions)
+    def _draw_tasks(self, rng: np.random.Generator, count: int) -> MDPTasks:
+        return _draw_mdp_tasks(rng, count, self._num_states, self._num_actions)
 
     def _check_tasks(self, tasks: Any) -> MDPTasks:
         if not isinstance(tasks, MDPTasks):
-            raise ValueError(f"`tasks` must be an MDPTasks. Received: tasks={type(tasks)}")
+            raise ValueError(f"`tasks` must be an MDPTasks. "
+                             f"Received: type(tasks)={type(tasks).__name__}")
         s, a = self._num_states, self._num_actions
         rewards = check_array("rewards", tasks.rewards, (None, s, a))
         transitions = check_array("transitions", tasks.transitions, (None, s, a, s), 0.0, 1.0)
@@ -144,10 +142,13 @@ class TabularMDPRL2(TrialEnvironment):
         return MDPTasks(rewards, transitions)
 
     def _new_trial_tasks(self, tasks: MDPTasks) -> None:
-        self._rewards = tasks.rewards
-        cdf = np.cumsum(tasks.transitions, axis=-1)
-        cdf[..., -1] = 1.0
+        s, a = self._num_states, self._num_actions
+        # Flat per-(row, state, action) tables: one `take` per step.
+        self._rewards = np.ascontiguousarray(tasks.rewards).reshape(-1)
+        cdf = np.cumsum(tasks.transitions, axis=-1).reshape(-1, s)
+        cdf[:, -1] = 1.0
         self._cdf = cdf
+        self._row_offset = np.arange(self.batch_size) * (s * a)
 
     def _start_episode(self) -> np.ndarray:
         self._state = np.zeros(self.batch_size, np.int64)
@@ -158,10 +159,9 @@ class TabularMDPRL2(TrialEnvironment):
 
     def _transition(self, action: np.ndarray, active: np.ndarray):
         b = self.batch_size
-        rows = np.arange(b)
-        reward = self._rewards[rows, self._state, action] + self._rng.standard_normal(b)
-        cdf = self._cdf[rows, self._state, action]
-        u = self._rng.random((b, 1))
-        self._state = np.minimum((cdf <= u).sum(axis=-1), self._num_states - 1)
-        return (reward.astype(np.float32), self._eye[self._state],
+        index = self._row_offset + self._state * self._num_actions + action
+        reward = self._rewards.take(index) + self._rng.standard_normal(b)
+        cdf = self._cdf.take(index, axis=0)  # P(s' <= j | s, a), last column exactly 1
+        self._state = (cdf <= self._rng.random((b, 1))).sum(axis=-1)
+        return (reward.astype(np.float32), self._eye.take(self._state, axis=0),
                 self._one_hot(action, self._num_actions), active)

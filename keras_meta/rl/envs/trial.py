@@ -51,7 +51,7 @@ _F32 = np.float32
 class TrialEnvironment(py_environment.PyEnvironment, metaclass=abc.ABCMeta):
     """Base class: numpy-vectorised, batched lock-step trials of one task family.
 
-    Subclasses implement the task hooks (`_sample_tasks`, `_check_tasks`,
+    Subclasses implement the task hooks (`_draw_tasks`, `_check_tasks`,
     `_start_episode`, `_check_action`, `_transition`) and the specs; the base class
     implements ``_reset``/``_step``, the trial bookkeeping and the observation dict.
 
@@ -73,11 +73,13 @@ class TrialEnvironment(py_environment.PyEnvironment, metaclass=abc.ABCMeta):
     def __init__(self, *, batch_size: int | None, num_episodes: int, horizon: int, seed: int,
                  split: str, tasks: Any, task_observation_spec: array_spec.ArraySpec,
                  prev_action_size: int) -> None:
-        super().__init__(handle_auto_reset=True)
+        super().__init__(handle_auto_reset=False)  # `_step` resets after LAST itself
         self._num_episodes = sampler.check_int("num_episodes", num_episodes, 1)
         self._horizon = sampler.check_int("horizon", horizon, 1)
         sampler.split_id(split)
         self._split = split
+        if tasks is not None:
+            tasks = self._check_tasks(tasks)
         if batch_size is None:
             batch_size = 1 if tasks is None else sampler.num_tasks(tasks)
         self._batch_size = sampler.check_int("batch_size", batch_size, 1)
@@ -149,7 +151,7 @@ class TrialEnvironment(py_environment.PyEnvironment, metaclass=abc.ABCMeta):
             ValueError: if `seed` is not a non-negative integer.
         """
         self._seed = sampler.check_seed(seed)
-        self._stream = sampler.TaskStream(self._sample_tasks, self._seed, self._split)
+        self._stream = sampler.TaskStream(self._draw_tasks, self._seed, self._split)
         self._rng = sampler.noise_generator(self._seed, self._split)
 
     def sample_tasks(self, count: int, *, split: str | None = None, start: int = 0) -> Any:
@@ -163,8 +165,8 @@ class TrialEnvironment(py_environment.PyEnvironment, metaclass=abc.ABCMeta):
         Returns:
             The family's tasks tuple with `count` rows.
         """
-        return self._sample_tasks(sampler.task_generators(
-            self._seed, self._split if split is None else split, start, count))
+        return sampler.draw_tasks(self._draw_tasks, self._seed,
+                                  self._split if split is None else split, start, count)
 
     def set_tasks(self, tasks: Any) -> None:
         """Fixes the tasks of every following trial (from the next reset on).
@@ -186,8 +188,8 @@ class TrialEnvironment(py_environment.PyEnvironment, metaclass=abc.ABCMeta):
 
     # ------------------------------------------------------------ family hooks
     @abc.abstractmethod
-    def _sample_tasks(self, generators: list[np.random.Generator]) -> Any:
-        """Draws one task per generator and stacks them into the tasks tuple."""
+    def _draw_tasks(self, rng: np.random.Generator, count: int) -> Any:
+        """Draws `count` tasks with `rng` (vectorised) as the family's tasks tuple."""
 
     @abc.abstractmethod
     def _check_tasks(self, tasks: Any) -> Any:
@@ -245,6 +247,8 @@ class TrialEnvironment(py_environment.PyEnvironment, metaclass=abc.ABCMeta):
         )
 
     def _step(self, action: Any) -> ts.TimeStep:
+        if self._t >= self.trial_length:  # the trial is over: start a new one, ignore `action`
+            return self._reset()
         action = self._check_action(action)
         reward, obs, prev_action, active = self._transition(action, self._active)
         self._t += 1

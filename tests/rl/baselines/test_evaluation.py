@@ -1,0 +1,64 @@
+"""`evaluate`: chunking over the environment's batch, determinism, restored state."""
+
+import numpy as np
+import pytest
+
+from keras_meta.rl import (
+    BanditTasks,
+    BernoulliBanditRL2,
+    GreedyBandit,
+    RandomAgent,
+    Score,
+    evaluate,
+    sample_bandit_tasks,
+)
+
+
+def test_chunks_and_padding_keep_task_order():
+    probs = np.zeros((7, 3))
+    probs[np.arange(7), np.arange(7) % 3] = 1.0  # the paying arm of task i is i % 3
+    probs[:, 0] = np.linspace(0, 1, 7) >= 0.5  # tasks 3..6 also pay on arm 0
+    tasks = BanditTasks(probs)
+
+    class AlwaysArm0:
+        def begin_trial(self, tasks, rng):
+            pass
+
+        def act(self, time_step):
+            return np.zeros(len(time_step.step_type), np.int32)
+
+    score = evaluate(BernoulliBanditRL2(3, 4, batch_size=3), AlwaysArm0(), tasks)
+    np.testing.assert_array_equal(score.scores, 4.0 * probs[:, 0])
+    assert score.mean == pytest.approx(4 * probs[:, 0].mean())
+
+
+def test_deterministic_and_restores_fixed_tasks():
+    tasks = sample_bandit_tasks(300, 5, split="test")
+    fixed = sample_bandit_tasks(100, 5, split="validation")
+    env = BernoulliBanditRL2(5, 20, batch_size=100, tasks=fixed)
+    a = evaluate(env, GreedyBandit(tie_break="random"), tasks, seed=4)
+    b = evaluate(env, GreedyBandit(tie_break="random"), tasks, seed=4)
+    np.testing.assert_array_equal(a.scores, b.scores)
+    c = evaluate(env, GreedyBandit(tie_break="random"), tasks, seed=5)
+    assert not np.array_equal(a.scores, c.scores)
+    assert env.fixed_tasks is not None
+    np.testing.assert_array_equal(env.fixed_tasks.probs, fixed.probs)
+
+
+def test_score():
+    score = Score.from_scores([1.0, 2.0, 3.0])
+    assert score.mean == 2.0 and score.stderr == pytest.approx(1 / np.sqrt(3))
+    assert str(score) == "2.00 ± 0.58"
+
+
+def test_random_agent_covers_the_action_space():
+    env = BernoulliBanditRL2(4, 1, batch_size=4000)
+    agent = RandomAgent(env.action_spec())
+    agent.begin_trial(None, np.random.default_rng(0))
+    counts = np.bincount(agent.act(env.reset()), minlength=4)
+    assert counts.min() > 900
+
+
+def test_empty_tasks():
+    with pytest.raises(ValueError, match="at least one task. Received: 0 tasks"):
+        evaluate(BernoulliBanditRL2(3, 2), GreedyBandit(), BanditTasks(np.zeros((0, 3))))

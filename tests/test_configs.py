@@ -1,0 +1,31 @@
+"""Every shipped config loads, builds and trains a step (shrunk to test size)."""
+
+from pathlib import Path
+
+import pytest
+
+from keras_meta import config as config_lib
+from keras_meta import runs
+
+CONFIGS = sorted(str(p) for p in Path("configs").rglob("*.yaml"))
+
+
+def test_configs_exist():
+    assert len(CONFIGS) >= 10
+
+
+@pytest.mark.parametrize("path", CONFIGS)
+def test_config_trains_a_step(path, tmp_path):
+    config = config_lib.load(path)
+    shrink = {"meta_steps": 2, "steps_per_epoch": 2, "steps_per_execution": 1,
+              "validation_episodes": 0}
+    config["training"].update(shrink)
+    config["training"]["meta_batch_size"] = 2
+    if config["tasks"]["name"] == "omniglot":
+        config["tasks"]["ways"] = min(config["tasks"]["ways"], 5)
+        if config["model"].get("ways"):
+            config["model"]["ways"] = config["tasks"]["ways"]
+    config["learner"].pop("task_chunk_size", None)
+    config_lib.validate(config)
+    run_dir = runs.train(config, tmp_path / "run", verbose=0)
+    assert (run_dir / "checkpoints" / "final.weights.h5").exists()
