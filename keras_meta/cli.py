@@ -88,7 +88,7 @@ def _evaluate(args) -> int:
 DEMO_CONFIG = {
     "name": "demo-sinusoid-maml",
     "seed": 0,
-    "tasks": {"name": "sinusoid", "shots": 10},
+    "tasks": {"name": "sinusoid", "shots": 5},
     "model": {"name": "mlp", "hidden": [40, 40], "outputs": 1},
     "learner": {"name": "maml", "update_rule": 0.01, "inner_steps": 1, "eval_inner_steps": 10},
     "loss": "mse",
@@ -102,7 +102,7 @@ DEMO_CONFIG = {
 
 def _demo(args) -> int:
     from keras_meta import config as config_lib
-    from keras_meta import runs
+    from keras_meta import plots, runs, tasks
 
     verbose = 0 if args.quiet else 1
     results = {}
@@ -118,6 +118,9 @@ def _demo(args) -> int:
         runs.train(config, run_dir, verbose=verbose)
         print(f"   trained in {time.time() - started:.0f} s; evaluating on 600 unseen tasks")
         results[label] = runs.evaluate_run(run_dir, verbose=verbose)
+        learner, _ = runs.load_learner(run_dir)
+        examples = tasks.Sinusoid(shots=5, queries=200).episodes("test", 3, seed=7)
+        plots.regression_fits(learner, examples, run_dir / "fits.png")
     steps = sorted(next(iter(results.values())).metrics)
     print("\nSinusoid regression, 5-shot, 600 held-out tasks: query MSE (95% CI) after N "
           "gradient steps on the 5 support points")
@@ -127,7 +130,8 @@ def _demo(args) -> int:
             f"{result.mean('mse', s):>10.3f} ± {result.ci95('mse', s):.3f}" for s in steps))
     print("(MAML paper, 5-shot: 0.67 / 0.38 / 0.35 after 1 / 5 / 10 steps after 70,000 "
           "meta-steps; pretrained 2.41 / 2.23 / 2.19)")
-    print(f"Plots and logs: {args.run_dir}/*/ (learning_curve.png, adaptation_curve.png)")
+    print(f"Plots and logs: {args.run_dir}/*/ (fits.png, adaptation_curve.png, "
+          "learning_curve.png)")
     return 0
 
 

@@ -71,3 +71,29 @@ def adaptation_curve(result, out: str | Path) -> Path | None:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return Path(out)
+
+
+def regression_fits(learner, episodes, out: str | Path, steps=(1, 10)) -> Path:
+    """For a few 1-D regression tasks: support points, the task's true curve (its many query
+    points), and the model's predictions before and after adapting for each of ``steps``."""
+    import numpy as np
+
+    plt = _pyplot()
+    count = len(episodes.support_x)
+    fig, axes = plt.subplots(1, count, figsize=(4.2 * count, 3.3), squeeze=False)
+    for ax, sx, sy, qx, qy in zip(axes[0], *episodes):
+        order = np.argsort(qx[:, 0])
+        grid = qx[order]
+        ax.plot(grid[:, 0], qy[order][:, 0], "k-", lw=2, alpha=0.35, label="task")
+        ax.plot(grid[:, 0], learner.model.predict(grid, verbose=0)[:, 0], "--", label="before")
+        for s in steps:
+            adapted = learner.adapt(sx, sy, steps=s)
+            ax.plot(grid[:, 0], adapted.predict(grid, verbose=0)[:, 0],
+                    label=f"after {s} step{'s' * (s != 1)}")
+        ax.plot(sx[:, 0], sy[:, 0], "k^", ms=8, label=f"{len(sx)} support points")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return Path(out)
