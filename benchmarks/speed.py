@@ -30,6 +30,13 @@ CASES = [
     ("conv 5-way 1-shot, 2nd order, 5 steps", "conv", 2, 5, ["--task-chunk-size", "1"]),
     ("conv 5-way 1-shot, 1st order, 5 steps", "conv", 1, 5, ["--task-chunk-size", "1"]),
 ]
+# keras-meta settings compared on the sinusoid case (which one is fastest decides the defaults).
+VARIANTS = [
+    ("XLA, map_fn, 100 steps/execution (default)", []),
+    ("XLA, vectorized_map, 100 steps/execution", ["--task-batching", "vectorize"]),
+    ("no XLA, map_fn, 100 steps/execution", ["--jit", "off"]),
+    ("XLA, map_fn, 1 step/execution", ["--steps-per-execution", "1"]),
+]
 FRAMEWORKS = {
     "keras-meta": (ROOT / ".venv/bin/python", ROOT / "benchmarks/maml_speed.py"),
     "jax (jit+vmap)": (PEERS / ".venv-jax/bin/python", PEERS / "jax_maml.py"),
@@ -74,6 +81,16 @@ def main():
             r = run(framework, config, order, inner, extra, args.repeats, args.timeout)
             results.append({"case": label, "framework": framework, **r})
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    variant_lines = []
+    if args.only in (None, "sinusoid") and "keras-meta" in args.frameworks:
+        variant_lines = ["| keras-meta setting (sinusoid, 2nd order, 1 step) | meta-steps/s | "
+                         "peak RSS (GB) |", "|---|---|---|"]
+        for label, extra in VARIANTS:
+            r = run("keras-meta", "sinusoid", 2, 1, extra, args.repeats, args.timeout)
+            print(json.dumps({"variant": label, **r}), file=sys.stderr, flush=True)
+            variant_lines.append(
+                f"| {label} | error: {r['error']} | |" if "error" in r else
+                f"| {label} | {r['meta_steps_per_s']:.3g} | {r['peak_rss_gb']:.2f} |")
     lines = ["| case | framework | meta-steps/s (median of runs) | peak RSS (GB) | "
              "keras-meta speed ratio |", "|---|---|---|---|---|"]
     for r in results:
@@ -86,7 +103,7 @@ def main():
         lines.append(f"| {r['case']} | {r['framework']} | {r['meta_steps_per_s']:.3g} "
                      f"({', '.join(f'{x:.3g}' for x in r['runs'])}) | {r['peak_rss_gb']:.2f} | "
                      f"{ratio} |")
-    table = "\n".join(lines)
+    table = "\n".join(lines) + ("\n\n" + "\n".join(variant_lines) if variant_lines else "")
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

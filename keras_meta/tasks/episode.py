@@ -239,3 +239,30 @@ def unpack_inputs(inputs) -> tuple:
         "Inputs must be a dict with keys 'support_x', 'support_y', 'query_x' or a 3-tuple. "
         f"Received: {type(inputs).__name__}"
     )
+
+
+def episode_dataset(episodes, meta_batch_size: int, spec: EpisodeSpec | None = None, *,
+                    repeat: bool = False):
+    """A `tf.data.Dataset` of meta-batches from a user's own episodes, validated once here.
+
+    Args:
+        episodes: an `Episode` (or 4-tuple, or ``(inputs, query_y)``) of arrays with a leading
+            task axis.
+        meta_batch_size: tasks per element (the last, smaller meta-batch is dropped, so shapes
+            stay static).
+        spec: the expected `EpisodeSpec`, if known.
+        repeat: cycle endlessly (for ``fit`` with ``steps_per_epoch``).
+
+    Raises:
+        ValueError: from `validate_episode`, naming the field; or if there are fewer tasks than
+            ``meta_batch_size``.
+    """
+    episode = validate_episode(episodes, spec)
+    tasks = len(episode.support_x)
+    if tasks < meta_batch_size:
+        raise ValueError(f"`episodes` holds {tasks} tasks, fewer than "
+                         f"meta_batch_size={meta_batch_size}.")
+    ds = tf.data.Dataset.from_tensor_slices(episode.as_keras())
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(meta_batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

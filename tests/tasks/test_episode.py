@@ -70,3 +70,22 @@ def test_spec_rejects_bad_arguments():
 def test_unbatched_episode():
     ep = Episode(*(a[0] for a in classification_batch()))
     assert validate_episode(ep, SPEC, batched=False).support_x.shape == (6, 4)
+
+
+def test_episode_dataset_validates_at_the_boundary_and_trains():
+    import keras
+
+    from keras_meta import learners
+    from keras_meta.tasks import episode_dataset
+
+    ep = classification_batch(tasks=6)
+    ds = episode_dataset(ep, 2, SPEC, repeat=True)
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    learner = learners.MAML(net, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    learner.compile("adam")
+    learner.fit(ds, steps_per_epoch=3, verbose=0)
+    bad = ep._replace(query_y=np.full((6, 9), 5, "int32"))
+    with pytest.raises(ValueError, match="query_y"):
+        episode_dataset(bad, 2, SPEC)
+    with pytest.raises(ValueError, match="fewer than meta_batch_size"):
+        episode_dataset(ep, 7, SPEC)
