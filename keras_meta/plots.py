@@ -97,3 +97,43 @@ def regression_fits(learner, episodes, out: str | Path, steps=(1, 10)) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return Path(out)
+
+
+def episode(support_x, support_y, query_x, query_y, out: str | Path, predictions=None,
+            max_queries: int = 20) -> Path:
+    """One classification episode: the support set by class, then query images titled with
+    predicted / true labels (green when right, red when wrong)."""
+    import numpy as np
+
+    plt = _pyplot()
+    ways = int(np.max(support_y)) + 1
+    shots = len(support_y) // ways
+    queries = min(len(query_y), max_queries)
+    cols = max(ways * shots, 10)
+    rows = 1 + -(-queries // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols, 1.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+
+    def show(ax, image):
+        image = np.asarray(image, dtype=np.float32)
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray")
+
+    for i, order in enumerate(np.argsort(support_y, kind="stable")):
+        show(axes[0][i], support_x[order])
+        axes[0][i].set_title(f"class {support_y[order]}", fontsize=7)
+    predicted = None if predictions is None else np.argmax(predictions, axis=-1)
+    for j in range(queries):
+        ax = axes[1 + j // cols][j % cols]
+        show(ax, query_x[j])
+        if predicted is None:
+            ax.set_title(f"true {query_y[j]}", fontsize=7)
+        else:
+            ok = predicted[j] == query_y[j]
+            ax.set_title(f"{predicted[j]} / {query_y[j]}", fontsize=7,
+                         color="green" if ok else "red")
+    fig.suptitle("support (top) and query: predicted / true", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return Path(out)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 import yaml
 
 from keras_meta import config as config_lib
@@ -122,6 +123,11 @@ def evaluate_run(run_dir: str | Path, *, episodes: int | None = None, steps=None
     result.protocol["config"] = config.get("name")
     result.to_json(run_dir / "results.json")
     plots.adaptation_curve(result, run_dir / "adaptation_curve.png")
+    if tasks.spec.is_classification:
+        ep = tasks.episodes("test", 1, seed=int(config["seed"]) + 1000)
+        logits = learner(ep.inputs(), training=False)[0]
+        plots.episode(ep.support_x[0], ep.support_y[0], ep.query_x[0], ep.query_y[0],
+                      run_dir / "episode.png", predictions=np.asarray(logits))
     log.info("%s", result)
     return result
 
