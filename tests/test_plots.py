@@ -9,7 +9,8 @@ def test_episode_picture(tmp_path):
     sx, qx = rng.random((3, 8, 8, 1)), rng.random((6, 8, 8, 1))
     sy, qy = np.arange(3), np.repeat(np.arange(3), 2)
     out = plots.episode(sx, sy, qx, qy, tmp_path / "e.png", predictions=np.eye(3)[qy])
-    width, height = Image.open(out).size
+    with Image.open(out) as image:
+        width, height = image.size
     assert width > 300 and height > 100
 
 
