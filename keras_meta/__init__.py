@@ -10,9 +10,10 @@ from keras_meta import (
            tasks,
            update_rules,
 )
+from keras_meta.cross_validation import CrossValidationResult, cross_validate
 from keras_meta.evaluation import EvaluationResult, evaluate
 
 __version__ = "0.1.0"
 
-__all__ = ["EvaluationResult", "__version__", "core", "datasets", "evaluate", "layers", "learners",
-           "models", "tasks", "update_rules"]
+__all__ = ["CrossValidationResult", "EvaluationResult", "__version__", "core", "cross_validate",
+           "datasets", "evaluate", "layers", "learners", "models", "tasks", "update_rules"]
