@@ -99,8 +99,19 @@ class ImageClassTasks(TaskDistribution):
     def get_config(self) -> dict:
         return {"ways": self.ways, "shots": self.shots, "queries": self.queries,
                 "augment": self.augment,
-                "pools": {s: dict(p.metadata) | {"classes": p.num_classes}
+                "pools": {s: _plain(p.metadata) | {"classes": p.num_classes}
                           for s, p in self.pools.items()}}
+
+
+def _plain(value):
+    """JSON-ready copy of (possibly read-only) metadata."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _tables(pool: ClassImages):

@@ -94,3 +94,10 @@ def test_bad_arguments(kwargs, message):
 def test_overlapping_splits_are_refused():
     with pytest.raises(ValueError, match="share classes"):
         ImageClassTasks({"train": pool(5, 3, "a"), "test": pool(5, 3, "a")}, 2, 1, 1)
+
+
+def test_config_is_json_ready():
+    import json
+
+    config = ImageClassTasks(POOLS, 3, 1, 1).get_config()
+    assert json.loads(json.dumps(config))["pools"]["train"]["classes"] == 12

@@ -1,0 +1,383 @@
+"""RL^2: a recurrent policy whose hidden state, kept across a trial's episodes, learns.
+
+The policy is a GRU fed the observation, the previous action (one-hot for discrete
+actions), the previous reward and the ``done`` flag; its hidden state is reset only at the
+start of a trial, so what it learns about the task in one episode carries to the next.
+The outer loop trains the GRU's weights with PPO and GAE on whole trials, treating the
+trial as one episode (the objective is the trial's total reward).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tf_agents.trajectories import time_step as ts
+
+from keras_meta.rl.envs import sampler
+from keras_meta.rl.learners import distributions, tf_envs
+from keras_meta.rl.learners.ppo import clipped_surrogate
+from keras_meta.rl.learners.returns import generalized_advantages, masked_mean, normalize
+from keras_meta.rl.learners.rollout import Rollout, rollout, trial_dataset
+
+#: The observation keys an RL^2 policy is fed, in input order.
+POLICY_INPUTS = ("observation", "prev_action", "prev_reward", "done")
+
+
+@keras.saving.register_keras_serializable(package="keras_meta")
+class RL2Policy(keras.Model):
+    """A GRU actor-critic over trials: ``step(...) -> (distribution params, new state)``.
+
+    Args:
+        observation_size: int >= 1, length of the task observation.
+        prev_action_size: int >= 1, length of the ``prev_action`` vector.
+        distribution: the action distribution (`distributions.Categorical` or
+            `distributions.DiagonalGaussian`) or its config dict.
+        hidden_units: int >= 1, GRU units.
+        initial_std: float > 0, initial standard deviation of a Gaussian policy.
+
+    Raises:
+        ValueError: on a bad argument.
+
+    Example:
+        >>> from keras_meta.rl.learners import RL2Policy, distributions
+        >>> policy = RL2Policy(1, 5, distributions.Categorical(5), hidden_units=8)
+        >>> state = policy.initial_state(3)
+        >>> logits, state = policy.step(*policy.first_inputs(3), state)
+        >>> tuple(logits.shape), tuple(state.shape)
+        ((3, 5), (3, 8))
+    """
+
+    def __init__(self, observation_size: int, prev_action_size: int,
+                 distribution: distributions.Distribution | dict, hidden_units: int = 64,
+                 initial_std: float = 1.0, name: str = "rl2_policy", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.observation_size = sampler.check_int("observation_size", observation_size, 1)
+        self.prev_action_size = sampler.check_int("prev_action_size", prev_action_size, 1)
+        self.hidden_units = sampler.check_int("hidden_units", hidden_units, 1)
+        self.distribution = distributions.get(distribution)
+        self.initial_std = float(initial_std)
+        self.cell = keras.layers.GRUCell(self.hidden_units, name="gru")
+        if self.distribution.discrete:
+            self.head = self.distribution.head()
+        else:
+            self.head = self.distribution.head(initial_std=self.initial_std)
+        self.value_head = keras.layers.Dense(1, name="value")
+        self.step_with_value(*self.first_inputs(1), self.initial_state(1))
+
+    @property
+    def input_size(self) -> int:
+        """Length of the GRU input ``concat(observation, prev_action, prev_reward, done)``."""
+        return self.observation_size + self.prev_action_size + 2
+
+    def initial_state(self, batch_size: int | tf.Tensor) -> tf.Tensor:
+        """The hidden state at the start of a trial: zeros ``[batch_size, hidden_units]``."""
+        return tf.zeros(tf.stack([batch_size, self.hidden_units]), self.compute_dtype)
+
+    def first_inputs(self, batch_size: int) -> tuple[tf.Tensor, ...]:
+        """The step inputs of a trial's first step (constant observation 0): for examples."""
+        return (tf.zeros([batch_size, self.observation_size]),
+                tf.zeros([batch_size, self.prev_action_size]), tf.zeros([batch_size, 1]),
+                tf.zeros([batch_size, 1]))
+
+    def step_with_value(self, observation, prev_action, prev_reward, done, state):
+        """One step: ``(distribution params, value, new state)``; shapes ``[B, ...]``."""
+        x = tf.concat([tf.cast(v, self.compute_dtype)
+                       for v in (observation, prev_action, prev_reward, done)], axis=-1)
+        h, _ = self.cell(x, [state])
+        return self.head(h), self.value_head(h)[:, 0], h
+
+    def step(self, observation, prev_action, prev_reward, done, state):
+        """One step of the policy, for acting and export.
+
+        Args:
+            observation: float ``[B, observation_size]``.
+            prev_action: float ``[B, prev_action_size]`` (one-hot for discrete actions).
+            prev_reward: float ``[B, 1]``.
+            done: float ``[B, 1]``, 1 if the previous step ended an inner episode.
+            state: float ``[B, hidden_units]``, from `initial_state` or the previous step.
+
+        Returns:
+            ``(params, new_state)``: the distribution parameters (logits, or
+            ``concat(mean, log_std)``) and the next hidden state.
+        """
+        params, _, state = self.step_with_value(observation, prev_action, prev_reward, done,
+                                                state)
+        return params, state
+
+    def unroll(self, observations: dict[str, tf.Tensor],
+               state: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Runs the policy over time-major sequences (differentiable).
+
+        Args:
+            observations: dict with the `POLICY_INPUTS` keys, each ``[T, B, size]``.
+            state: initial hidden state ``[B, hidden_units]``; zeros by default.
+
+        Returns:
+            ``(params [T, B, P], values [T, B], final state [B, hidden_units])``.
+        """
+        x = tf.concat([tf.cast(observations[k], self.compute_dtype) for k in POLICY_INPUTS],
+                      axis=-1)
+        if state is None:
+            state = self.initial_state(tf.shape(x)[1])
+        hidden = tf.scan(lambda h, x_t: self.cell(x_t, [h])[0], x, initializer=state)
+        return self.head(hidden), self.value_head(hidden)[..., 0], hidden[-1]
+
+    def call(self, inputs: dict[str, Any]) -> tf.Tensor:
+        """Distribution parameters ``[B, T, P]`` of batch-major trial sequences."""
+        observations = {k: tf.transpose(inputs[k], [1, 0, 2]) for k in POLICY_INPUTS}
+        return tf.transpose(self.unroll(observations)[0], [1, 0, 2])
+
+    def get_config(self) -> dict:
+        return {"observation_size": self.observation_size,
+                "prev_action_size": self.prev_action_size,
+                "distribution": self.distribution.get_config(),
+                "hidden_units": self.hidden_units, "initial_std": self.initial_std,
+                "name": self.name}
+
+
+@keras.saving.register_keras_serializable(package="keras_meta")
+class RL2(keras.Model):
+    """RL^2 trained with PPO and GAE on trials played inside the graph.
+
+    ``fit`` takes the dataset of `RL2.dataset` (batches of training tasks from the
+    family's seeded task stream, with a rollout seed each): each ``train_step`` plays one
+    trial per task with the current policy fused with the family's `TrialDynamics` in one
+    `tf.while_loop`, computes GAE advantages over the whole trial (one episode for the
+    outer loop: discount `discount` at every step, also across inner episodes, and 0 after
+    the last step), and runs `ppo_epochs` epochs of PPO on `num_minibatches` minibatches of
+    whole trials (recomputing the GRU from the trial's start). ``evaluate`` on the same
+    kind of dataset (e.g. the validation split) reports the mean trial return.
+
+    For held-out scores comparable with the classical baselines, play the trained policy
+    in the numpy environment with `RL2Agent` and `keras_meta.rl.evaluate`.
+
+    Args:
+        dynamics: the task family: a `TrialDynamics`, one of the family environments
+            (`BernoulliBanditRL2`, `TabularMDPRL2`, `Navigation2DMAML`, whose trial
+            shape is copied) or a dynamics config dict.
+        hidden_units: int >= 1, GRU units.
+        discount: float in [0, 1], ``gamma`` of the advantages.
+        gae_lambda: float in [0, 1].
+        clip_ratio: float > 0, PPO's ``eps``.
+        ppo_epochs: int >= 1, passes over each batch of trials.
+        num_minibatches: int >= 1, minibatches of trials per pass (must not exceed the
+            batch size).
+        entropy_coefficient: float >= 0, weight of the entropy bonus.
+        value_coefficient: float >= 0, weight of the critic's squared error.
+        max_grad_norm: float > 0 or None, global-norm gradient clipping.
+        initial_std: float > 0, initial standard deviation of a Gaussian policy.
+        name: model name.
+
+    Raises:
+        ValueError: on a bad argument (named in the message).
+
+    Example:
+        >>> import keras
+        >>> from keras_meta.rl import BernoulliBanditRL2
+        >>> from keras_meta.rl.learners import RL2
+        >>> rl2 = RL2(BernoulliBanditRL2(num_arms=5, num_pulls=10), hidden_units=16)
+        >>> rl2.compile(keras.optimizers.Adam(1e-3))
+        >>> history = rl2.fit(rl2.dataset(batch_size=32), steps_per_epoch=2, verbose=0)
+        >>> int(rl2.env_steps.numpy())
+        640
+
+    References:
+        Duan, Schulman, Chen, Bartlett, Sutskever, Abbeel. RL^2: Fast Reinforcement
+        Learning via Slow Reinforcement Learning. 2016.
+        Schulman, Wolski, Dhariwal, Radford, Klimov. Proximal Policy Optimization
+        Algorithms. 2017.
+    """
+
+    def __init__(self, dynamics: tf_envs.TrialDynamics | Any, *, hidden_units: int = 64,
+                 discount: float = 0.99, gae_lambda: float = 0.95, clip_ratio: float = 0.2,
+                 ppo_epochs: int = 4, num_minibatches: int = 4,
+                 entropy_coefficient: float = 0.01, value_coefficient: float = 0.5,
+                 max_grad_norm: float | None = 1.0, initial_std: float = 1.0,
+                 name: str = "rl2", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.dynamics = tf_envs.get(dynamics)
+        self.discount = _check_float("discount", discount, 0.0, 1.0)
+        self.gae_lambda = _check_float("gae_lambda", gae_lambda, 0.0, 1.0)
+        self.clip_ratio = _check_float("clip_ratio", clip_ratio, 0.0, None, strict=True)
+        self.ppo_epochs = sampler.check_int("ppo_epochs", ppo_epochs, 1)
+        self.num_minibatches = sampler.check_int("num_minibatches", num_minibatches, 1)
+        self.entropy_coefficient = _check_float("entropy_coefficient", entropy_coefficient, 0.0)
+        self.value_coefficient = _check_float("value_coefficient", value_coefficient, 0.0)
+        self.max_grad_norm = None if max_grad_norm is None else _check_float(
+            "max_grad_norm", max_grad_norm, 0.0, None, strict=True)
+        self.policy = RL2Policy(self.dynamics.observation_size, self.dynamics.prev_action_size,
+                                self.dynamics.distribution, hidden_units, initial_std)
+        self.env_steps = self.add_weight(shape=(), dtype="int64", initializer="zeros",
+                                         trainable=False, name="env_steps")
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in (
+            "trial_return", "policy_loss", "value_loss", "entropy", "approx_kl",
+            "clip_fraction")}
+        self.built = True
+
+    # ------------------------------------------------------------------ data
+    def dataset(self, batch_size: int = 256, *, seed: int = 0,
+                split: str = "train") -> tf.data.Dataset:
+        """Batches of `batch_size` tasks of the ``(seed, split)`` stream (`trial_dataset`)."""
+        if batch_size < self.num_minibatches:
+            raise ValueError(f"`batch_size` must be >= num_minibatches={self.num_minibatches}. "
+                             f"Received: batch_size={batch_size}")
+        return trial_dataset(self.dynamics, batch_size, seed=seed, split=split)
+
+    @property
+    def metrics(self) -> list:
+        return list(self._trackers.values())
+
+    # ------------------------------------------------------------------ rollouts
+    def _policy_fn(self, observation, state):
+        return self.policy.step_with_value(*(observation[k] for k in POLICY_INPUTS), state)
+
+    def collect(self, tasks: dict[str, tf.Tensor], seed: tf.Tensor, *,
+                deterministic: bool = False) -> Rollout:
+        """Plays one trial per task in the graph with the current policy (`rollout`)."""
+        batch = tf.shape(next(iter(tasks.values())))[0]
+        return rollout(self.dynamics, self._policy_fn, tasks, self.policy.initial_state(batch),
+                       seed, deterministic=deterministic)
+
+    # ------------------------------------------------------------------ Keras hooks
+    def call(self, inputs: dict[str, Any]) -> tf.Tensor:
+        """The policy's distribution parameters over batch-major trial sequences."""
+        return self.policy(inputs)
+
+    def train_step(self, data: dict[str, Any]) -> dict[str, tf.Tensor]:
+        tasks, seed = data["tasks"], tf.cast(data["seed"], tf.int32)
+        rollout_seed, shuffle_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        trials = self.collect(tasks, rollout_seed)
+        length = self.dynamics.trial_length
+        batch = tf.shape(trials.rewards)[1]
+        discounts = tf.concat([tf.fill([length - 1, batch], self.discount),
+                               tf.zeros([1, batch])], axis=0)
+        advantages, targets = generalized_advantages(trials.rewards, trials.values, discounts,
+                                                     self.gae_lambda)
+        advantages = normalize(advantages, trials.active)
+        dist = self.dynamics.distribution
+        variables = self.policy.trainable_variables
+        size = batch // self.num_minibatches
+        for epoch in range(self.ppo_epochs):
+            order = tf.argsort(tf.random.stateless_uniform(
+                [batch], tf.random.experimental.stateless_fold_in(shuffle_seed, epoch)))
+            for part in range(self.num_minibatches):
+                rows = order[part * size:(part + 1) * size]
+
+                def take(x, rows=rows):
+                    return tf.gather(x, rows, axis=1)
+
+                observations = {k: take(trials.observations[k]) for k in POLICY_INPUTS}
+                mask = take(trials.active)
+                with tf.GradientTape() as tape:
+                    params, values, _ = self.policy.unroll(observations)
+                    params = tf.cast(params, tf.float32)
+                    terms = clipped_surrogate(dist.log_prob(params, take(trials.actions)),
+                                              take(trials.log_probs), take(advantages),
+                                              self.clip_ratio, mask)
+                    entropy = masked_mean(dist.entropy(params), mask)
+                    value_loss = tf.reduce_mean(tf.square(tf.cast(values, tf.float32)
+                                                          - take(targets)))
+                    loss = (terms.loss - self.entropy_coefficient * entropy
+                            + self.value_coefficient * value_loss)
+                grads = tape.gradient(loss, variables)
+                if self.max_grad_norm is not None:
+                    grads, _ = tf.clip_by_global_norm(grads, self.max_grad_norm)
+                self.optimizer.apply(grads, variables)
+                self._trackers["policy_loss"].update_state(terms.loss)
+                self._trackers["value_loss"].update_state(value_loss)
+                self._trackers["entropy"].update_state(entropy)
+                self._trackers["approx_kl"].update_state(terms.approx_kl)
+                self._trackers["clip_fraction"].update_state(terms.clip_fraction)
+        self._trackers["trial_return"].update_state(trials.returns())
+        self.env_steps.assign_add(tf.cast(batch * length, "int64"))
+        return self._logs()
+
+    def test_step(self, data: dict[str, Any]) -> dict[str, tf.Tensor]:
+        trials = self.collect(data["tasks"], tf.cast(data["seed"], tf.int32))
+        self._trackers["trial_return"].update_state(trials.returns())
+        return {"trial_return": self._trackers["trial_return"].result()}
+
+    def _logs(self) -> dict[str, tf.Tensor]:
+        logs = {name: t.result() for name, t in self._trackers.items()}
+        logs["env_steps"] = self.env_steps.value
+        return logs
+
+    def get_config(self) -> dict:
+        return {"dynamics": self.dynamics.get_config(), "hidden_units": self.policy.hidden_units,
+                "discount": self.discount, "gae_lambda": self.gae_lambda,
+                "clip_ratio": self.clip_ratio, "ppo_epochs": self.ppo_epochs,
+                "num_minibatches": self.num_minibatches,
+                "entropy_coefficient": self.entropy_coefficient,
+                "value_coefficient": self.value_coefficient,
+                "max_grad_norm": self.max_grad_norm, "initial_std": self.policy.initial_std,
+                "name": self.name}
+
+
+class RL2Agent:
+    """A trained RL^2 policy as a `keras_meta.rl.TrialAgent`, for `keras_meta.rl.evaluate`.
+
+    Plays in the numpy `TrialEnvironment` (the evaluation path shared with the baselines):
+    the hidden state starts at zero on the ``FIRST`` step of each trial and is carried
+    across the trial's episodes; actions are drawn from the policy with the generator
+    `evaluate` gives the agent (or are the distribution's mode when `deterministic`).
+
+    Args:
+        policy: an `RL2` learner or its `RL2Policy`.
+        deterministic: take the most likely action (Gaussian: the mean) instead of sampling.
+
+    Raises:
+        ValueError: if `policy` is neither.
+
+    Example:
+        >>> from keras_meta.rl import BernoulliBanditRL2, evaluate, sample_bandit_tasks
+        >>> from keras_meta.rl.learners import RL2, RL2Agent
+        >>> env = BernoulliBanditRL2(num_arms=5, num_pulls=10, batch_size=50)
+        >>> agent = RL2Agent(RL2(env, hidden_units=8))
+        >>> score = evaluate(env, agent, sample_bandit_tasks(100, 5, split="test"))
+        >>> len(score.scores)
+        100
+    """
+
+    def __init__(self, policy: RL2 | RL2Policy, *, deterministic: bool = False) -> None:
+        if isinstance(policy, RL2):
+            policy = policy.policy
+        if not isinstance(policy, RL2Policy):
+            raise ValueError("`policy` must be an RL2 learner or an RL2Policy. "
+                             f"Received: policy of type {type(policy).__name__}")
+        self.policy = policy
+        self.deterministic = bool(deterministic)
+        self._rng = np.random.default_rng(0)
+        self._state: tf.Tensor | None = None
+        self._step = tf.function(policy.step, reduce_retracing=True)
+
+    def begin_trial(self, tasks: Any, rng: np.random.Generator) -> None:
+        del tasks  # an RL^2 agent learns the task from its observations only
+        self._rng = rng
+        self._state = None
+
+    def act(self, time_step: ts.TimeStep) -> np.ndarray:
+        obs = time_step.observation
+        if self._state is None or time_step.step_type[0] == ts.StepType.FIRST:
+            self._state = self.policy.initial_state(len(time_step.step_type))
+        params, self._state = self._step(*(tf.constant(obs[k], tf.float32)
+                                           for k in POLICY_INPUTS), self._state)
+        return self.policy.distribution.sample_numpy(params.numpy().astype(np.float64),
+                                                     self._rng, self.deterministic)
+
+
+def _check_float(name: str, value: Any, low: float, high: float | None = None,
+                 strict: bool = False) -> float:
+    """Validates a float hyperparameter in ``[low, high]`` (``(low, high]`` if `strict`)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    ok = (number > low if strict else number >= low) and (high is None or number <= high)
+    if not ok:
+        bound = f"> {low}" if strict else f">= {low}"
+        expected = bound if high is None else f"in {'(' if strict else '['}{low}, {high}]"
+        raise ValueError(f"`{name}` must be a number {expected}. Received: {name}={value!r}")
+    return number
