@@ -22,13 +22,12 @@ from _record import environment, markdown_header
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT / "benchmarks" / "peers"
 
-# (label, config, order, inner steps, extra keras-meta flags)
+# (label, config, order, inner steps, frameworks)
 CASES = [
-    ("sinusoid, 2nd order, 1 step", "sinusoid", 2, 1, []),
-    ("conv 5-way 1-shot, 2nd order, 1 step", "conv", 2, 1, ["--task-chunk-size", "1"]),
-    ("conv 5-way 1-shot, 1st order, 1 step", "conv", 1, 1, ["--task-chunk-size", "1"]),
-    ("conv 5-way 1-shot, 2nd order, 5 steps", "conv", 2, 5, ["--task-chunk-size", "1"]),
-    ("conv 5-way 1-shot, 1st order, 5 steps", "conv", 1, 5, ["--task-chunk-size", "1"]),
+    ("sinusoid, 2nd order, 1 step", "sinusoid", 2, 1, ("keras-meta", "jax", "learn2learn")),
+    ("conv 5-way 1-shot, 2nd order, 1 step", "conv", 2, 1, ("keras-meta", "jax", "learn2learn")),
+    ("conv 5-way 1-shot, 1st order, 1 step", "conv", 1, 1, ("keras-meta", "jax", "learn2learn")),
+    ("conv 5-way 1-shot, 2nd order, 5 steps", "conv", 2, 5, ("keras-meta", "learn2learn")),
 ]
 # keras-meta settings compared on the sinusoid case (which one is fastest decides the defaults).
 VARIANTS = [
@@ -39,8 +38,18 @@ VARIANTS = [
 ]
 FRAMEWORKS = {
     "keras-meta": (ROOT / ".venv/bin/python", ROOT / "benchmarks/maml_speed.py"),
-    "jax (jit+vmap)": (PEERS / ".venv-jax/bin/python", PEERS / "jax_maml.py"),
+    "jax": (PEERS / ".venv-jax/bin/python", PEERS / "jax_maml.py"),
     "learn2learn": (PEERS / ".venv-torch/bin/python", PEERS / "l2l_maml.py"),
+}
+# Per framework and configuration: extra flags and the timed / warm-up steps per repeat.
+EXTRA = {
+    ("keras-meta", "conv"): ["--task-chunk-size", "1"],  # sequential tasks: least memory
+    # vmap turns each conv into a 32-group convolution that XLA:CPU runs ~20x slower.
+    ("jax", "conv"): ["--task-loop", "unroll"],
+}
+STEPS = {
+    ("keras-meta", "sinusoid"): (2000, 200), ("jax", "sinusoid"): (2000, 200),
+    ("learn2learn", "sinusoid"): (100, 5),
 }
 
 
@@ -48,12 +57,10 @@ def run(framework, config, order, inner, extra, repeats, timeout):
     python, script = FRAMEWORKS[framework]
     if not python.exists():
         return {"error": f"{python} missing: run benchmarks/peers/setup.sh"}
-    steps = ["--steps", "2000", "--warmup", "200"] if config == "sinusoid" else \
-        ["--steps", "3", "--warmup", "1"]
+    steps, warmup = STEPS.get((framework, config), (2, 1))
     cmd = [str(python), str(script), "--config", config, "--order", str(order),
-           "--inner-steps", str(inner), "--repeats", str(repeats), *steps]
-    if framework == "keras-meta":
-        cmd += extra
+           "--inner-steps", str(inner), "--repeats", str(repeats), "--steps", str(steps),
+           "--warmup", str(warmup), *EXTRA.get((framework, config), []), *extra]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     except subprocess.TimeoutExpired:
@@ -74,11 +81,11 @@ def main():
     args = parser.parse_args()
     env = environment(("tensorflow", "keras"))
     results = []
-    for label, config, order, inner, extra in CASES:
+    for label, config, order, inner, frameworks in CASES:
         if args.only and config != args.only:
             continue
-        for framework in args.frameworks:
-            r = run(framework, config, order, inner, extra, args.repeats, args.timeout)
+        for framework in [f for f in frameworks if f in args.frameworks]:
+            r = run(framework, config, order, inner, [], args.repeats, args.timeout)
             results.append({"case": label, "framework": framework, **r})
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     variant_lines = []
@@ -109,6 +116,10 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     (out / "speed.md").write_text(markdown_header("MAML speed, side by side", env) + (
         "Same math in every framework (see benchmarks/maml_speed.py and benchmarks/peers/). "
+        "Each run is its own process; sinusoid times 2000 meta-steps per repeat (learn2learn "
+        "100), conv 2 (after 1 warm-up step, which includes compilation). JAX conv unrolls the "
+        "task loop (vmap is ~20x slower on CPU); keras-meta conv accumulates the meta-gradient "
+        "task by task (`task_chunk_size=1`). "
         "The ratio is keras-meta's speed over that row's (above 1: keras-meta is faster). "
         "Peak RSS is the whole process (TensorFlow's runtime alone is about 0.56 GB after "
         "import and model build).\n\n" + table + "\n"))
