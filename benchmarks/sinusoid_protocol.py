@@ -57,11 +57,11 @@ def main():
             print(f"seed {seed}: {result}\n(trained in {wall:.0f} s)\n", flush=True)
 
     lines = ["| model | train seed | " + " | ".join(f"{s} steps" for s in STEPS)
-             + " | median at 1/5/10 | diverged (MSE>10) at 1/5/10 | train wall |",
+             + " | median at 1/5/10 | tasks with MSE > 10 at 1/5/10 | train wall |",
              "|---|---|" + "---|" * len(STEPS) + "---|---|---|"]
     for label, seed, result, wall in rows:
-        cells = [f"{result.mean('mse', s):.3f} ± {result.ci95('mse', s):.3f}" for s in STEPS]
-        medians = " / ".join(f"{np.median(result.per_episode[s]['mse']):.3f}" for s in STEPS[1:])
+        cells = [f"{result.mean('mse', s):.3g} ± {result.ci95('mse', s):.2g}" for s in STEPS]
+        medians = " / ".join(f"{np.median(result.per_episode[s]['mse']):.3g}" for s in STEPS[1:])
         diverged = " / ".join(str(int((result.per_episode[s]["mse"] > 10).sum()))
                               for s in STEPS[1:])
         lines.append(f"| {label} | {seed} | " + " | ".join(cells)
