@@ -1,7 +1,8 @@
 """Meta-reinforcement learning: task families (tf-agents environments) and baselines.
 
-Independent of the rest of `keras_meta`: it needs numpy and tf-agents (for specs,
-time steps and `PyEnvironment`) only. Importing it silences the harmless import-time
+The environments and baselines need numpy and tf-agents (for specs, time steps and
+`PyEnvironment`) only; the learners (`keras_meta.rl.learners`: RL^2, MAML-RL) build on
+`keras_meta.core` and `keras_meta.update_rules`. Importing it silences the harmless import-time
 noise of tf-agents, TensorFlow Probability and gym (distutils deprecation warnings and
 gym's "unmaintained" notice), and nothing else.
 """

@@ -6,7 +6,8 @@ pure-TensorFlow twin (`tf_envs`) fused with the policy in one `tf.while_loop`
 (`RL2Agent` plays a trained policy there, for `keras_meta.rl.evaluate`).
 """
 
-from keras_meta.rl.learners import distributions, ppo, returns, tf_envs
+from keras_meta.rl.learners import distributions, ppo, returns, tf_envs, trpo
+from keras_meta.rl.learners.maml_rl import MAMLRL, MAMLRLAgent, TaskData, mlp_policy
 from keras_meta.rl.learners.rl2 import RL2, RL2Agent, RL2Policy
 from keras_meta.rl.learners.rollout import Rollout, rollout, task_batch, trial_dataset
 from keras_meta.rl.learners.tf_envs import (
@@ -18,20 +19,25 @@ from keras_meta.rl.learners.tf_envs import (
 )
 
 __all__ = [
+    "MAMLRL",
     "RL2",
     "BanditDynamics",
+    "MAMLRLAgent",
     "MDPDynamics",
     "NavigationDynamics",
     "RL2Agent",
     "RL2Policy",
     "Rollout",
+    "TaskData",
     "TrialDynamics",
     "TrialState",
     "distributions",
+    "mlp_policy",
     "ppo",
     "returns",
     "rollout",
     "task_batch",
     "tf_envs",
     "trial_dataset",
+    "trpo",
 ]

@@ -41,8 +41,8 @@ class Categorical:
 
     def head(self, name: str = "policy_head") -> keras.layers.Layer:
         """A layer mapping features to logits."""
-        return keras.layers.Dense(self.num_actions, kernel_initializer=keras.initializers.Orthogonal(
-            0.01), name=name)
+        return keras.layers.Dense(self.num_actions, name=name,
+                                  kernel_initializer=keras.initializers.Orthogonal(0.01))
 
     def sample(self, params: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         """Draws int32 actions ``(batch,)`` with a stateless seed (Gumbel-max)."""

@@ -80,7 +80,8 @@ def _kept_shape(x: tf.Tensor, axis) -> tf.Tensor:
 
 
 def linear_feature_baseline(observations: tf.Tensor, returns: tf.Tensor, mask: tf.Tensor,
-                            reg_coeff: float = 1e-5, time_scale: float = 100.0) -> tf.Tensor:
+                            reg_coeff: float = 1e-5, time_scale: float = 100.0,
+                            time_steps: tf.Tensor | None = None) -> tf.Tensor:
     """The linear feature baseline of rllab (used by MAML-RL), fitted per task.
 
     Features of step ``t``: ``[o, o^2, a, a^2, a^3, 1]`` with ``o`` the observation clipped
@@ -93,6 +94,8 @@ def linear_feature_baseline(observations: tf.Tensor, returns: tf.Tensor, mask: t
         mask: float ``[T, M, K]``, 1 on the steps to fit.
         reg_coeff: float > 0, the ridge coefficient.
         time_scale: float, steps per unit of the time features.
+        time_steps: optional int ``[T]``, the step index of each time (e.g. the step
+            within an inner episode); ``range(T)`` by default.
 
     Returns:
         float ``[T, M, K]`` baseline values (dtype of `returns`).
@@ -103,7 +106,9 @@ def linear_feature_baseline(observations: tf.Tensor, returns: tf.Tensor, mask: t
     """
     o = tf.clip_by_value(tf.cast(observations, tf.float64), -10.0, 10.0)
     shape = tf.shape(returns, out_type=tf.int32)
-    t = tf.cast(tf.range(shape[0]), tf.float64) / time_scale
+    if time_steps is None:
+        time_steps = tf.range(shape[0])
+    t = tf.cast(time_steps, tf.float64) / time_scale
     a = tf.broadcast_to(t[:, None, None, None], tf.concat([shape, [1]], 0))
     features = tf.concat([o, o * o, a, a * a, a * a * a, tf.ones_like(a)], axis=-1)
     m = tf.cast(mask, tf.float64)[..., None]

@@ -23,6 +23,8 @@ from keras_meta.rl.learners.tf_envs import TrialDynamics
 
 #: Tag of the generator of training-rollout seeds (0-2 are tasks, env noise and agents).
 ROLLOUT_SEED_TAG = 3
+#: Tag of the generator of the sampling seeds of meta-test evaluations in the graph.
+EVALUATION_SEED_TAG = 4
 
 PolicyFn = Callable[[dict[str, tf.Tensor], tf.Tensor], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]
 
@@ -137,7 +139,11 @@ def trial_dataset(dynamics: TrialDynamics, batch_size: int, *, seed: int = 0,
 
     Returns:
         A `tf.data.Dataset` of ``{"tasks": {name: float64 [batch_size, ...]},
-        "seed": int32 [2]}``; give ``steps_per_epoch`` to ``fit``.
+        "seed": int32 [2]}``; give ``steps_per_epoch`` to ``fit``. Like any dataset, each
+        new iteration restarts the stream: Keras keeps one iterator across the epochs of
+        one ``fit`` call, but a second ``fit`` call on the same dataset sees the same
+        tasks and seeds again; continue with ``dataset.skip(steps_done)`` (or a new
+        `seed`) instead.
 
     Raises:
         ValueError: on a bad argument.

@@ -1,0 +1,596 @@
+"""MAML for reinforcement learning: policy-gradient inner steps, PPO or TRPO outer step.
+
+Each meta-iteration (one ``train_step``) samples ``M`` tasks and, for each, ``K``
+trajectories with the meta-policy ``theta``; adapts ``theta_i = theta - alpha grad L_i``
+with the policy-gradient loss ``L_i`` of those trajectories (advantages from rllab's linear
+feature baseline, normalised per task); repeats for more inner steps, each with fresh
+trajectories of the adapted policy; and samples ``K`` trajectories of the final adapted
+policy of each task. The outer step improves the adapted policies' surrogate objective on
+those, differentiating through the inner steps (second order, or first order with
+``first_order=True``): PPO's clipped objective with a Keras optimizer, or TRPO's natural
+gradient step with a KL trust region (as in the MAML paper). All rollouts run inside the
+graph (`keras_meta.rl.learners.rollout`); the per-task adapted policies act together
+through `tf.vectorized_map` over the tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tf_agents.trajectories import time_step as ts
+
+from keras_meta import update_rules
+from keras_meta.core.functional import FunctionalModel
+from keras_meta.rl.baselines.evaluation import Score
+from keras_meta.rl.envs import sampler
+from keras_meta.rl.learners import tf_envs
+from keras_meta.rl.learners.ppo import clipped_surrogate
+from keras_meta.rl.learners.returns import (
+    discounted_returns,
+    generalized_advantages,
+    linear_feature_baseline,
+    masked_mean,
+    normalize,
+)
+from keras_meta.rl.learners.rl2 import _check_float
+from keras_meta.rl.learners.rollout import (
+    EVALUATION_SEED_TAG,
+    Rollout,
+    rollout,
+    task_batch,
+    trial_dataset,
+)
+from keras_meta.rl.learners.trpo import trust_region_step
+
+OUTER_STEPS = ("ppo", "trpo")
+
+
+def mlp_policy(dynamics: tf_envs.TrialDynamics | Any, hidden_units: Sequence[int] = (100, 100),
+               *, activation: str = "relu", initial_std: float = 1.0) -> keras.Model:
+    """The MAML paper's policy: an MLP from the task observation to distribution parameters.
+
+    Args:
+        dynamics: the task family (as `tf_envs.get` accepts).
+        hidden_units: sizes of the hidden layers.
+        activation: hidden activation.
+        initial_std: float > 0, initial standard deviation of a Gaussian policy.
+
+    Returns:
+        A built functional `keras.Model` ``[B, observation_size] -> [B, P]`` (logits, or
+        ``concat(mean, log_std)`` with a learned state-independent ``log_std``).
+    """
+    dynamics = tf_envs.get(dynamics)
+    inputs = keras.Input((dynamics.observation_size,), name="observation")
+    x = inputs
+    for i, units in enumerate(hidden_units):
+        x = keras.layers.Dense(sampler.check_int("hidden_units", units, 1),
+                               activation=activation, name=f"hidden_{i}")(x)
+    dist = dynamics.distribution
+    head = dist.head() if dist.discrete else dist.head(initial_std=initial_std)
+    return keras.Model(inputs, head(x), name="mlp_policy")
+
+
+class TaskData(NamedTuple):
+    """Trajectories grouped by task, task-major: ``[M, T, K, ...]`` (``K`` per task).
+
+    Attributes:
+        observations: float32 ``[M, T, K, d]``, the task observations.
+        actions: the actions, ``[M, T, K]`` (int32) or ``[M, T, K, a]`` (float32).
+        params: float32 ``[M, T, K, P]``, the behaviour policy's distribution parameters.
+        log_probs: float32 ``[M, T, K]``.
+        advantages: float32 ``[M, T, K]``, normalised per task.
+        mask: float32 ``[M, T, K]``, 1 where the action had an effect.
+    """
+
+    observations: tf.Tensor
+    actions: tf.Tensor
+    params: tf.Tensor
+    log_probs: tf.Tensor
+    advantages: tf.Tensor
+    mask: tf.Tensor
+
+
+@keras.saving.register_keras_serializable(package="keras_meta")
+class MAMLRL(keras.Model):
+    """MAML with policy-gradient inner steps and a PPO or TRPO outer step.
+
+    ``fit`` takes the dataset of `MAMLRL.dataset` (``meta_batch_size`` training tasks of
+    the family's seeded stream, each on ``trajectories_per_task`` consecutive rows, and a
+    rollout seed). `evaluate_adaptation` scores held-out tasks before and after each
+    adaptation step; `adapt` returns the adapted parameters of given tasks, which
+    `MAMLRLAgent` plays in the numpy environment.
+
+    Logs of ``fit``: ``return_before`` and ``return_after`` (mean undiscounted return of
+    the trajectories sampled before adaptation and after the last inner step),
+    ``outer_loss`` (the outer surrogate loss; 0 at the behaviour policy, since the
+    advantages are normalised per task), ``kl`` (mean KL from the behaviour to the adapted
+    policies: after the step with TRPO; with PPO the mean over the epochs, each measured
+    before its update), ``clip_fraction`` (PPO) and ``env_steps``.
+
+    Args:
+        dynamics: the task family (a `TrialDynamics`, a family environment or a config).
+        policy: a built Keras model ``[B, observation_size] -> [B, P]`` (distribution
+            parameters of ``dynamics.distribution``); `mlp_policy` by default.
+        hidden_units: hidden sizes of the default policy.
+        initial_std: initial standard deviation of the default Gaussian policy.
+        update_rule: the inner rule: a float (SGD step size; 0.1 in the MAML paper) or an
+            `keras_meta.update_rules.UpdateRule`.
+        inner_steps: int >= 1, adaptation steps (each on fresh trajectories).
+        first_order: drop the second-derivative terms of the inner steps.
+        trajectories_per_task: int >= 1, ``K`` trajectories per task and step (20).
+        outer_step: ``"ppo"`` (clipped surrogate, the compiled optimizer) or ``"trpo"``
+            (natural gradient with a KL trust region; the optimizer is unused).
+        discount: float in [0, 1], ``gamma`` of the returns (0.99).
+        gae_lambda: float in [0, 1]; 1 gives returns minus the baseline (MAML).
+        clip_ratio: float > 0, PPO's ``eps``.
+        ppo_epochs: int >= 1, outer gradient steps per meta-iteration with PPO.
+        max_kl: float > 0, TRPO's trust region (0.01).
+        cg_iterations, cg_damping, line_search_steps, line_search_decay: TRPO settings.
+        max_grad_norm: float > 0 or None, global-norm clipping of PPO's meta-gradient.
+        name: model name.
+
+    Raises:
+        ValueError: on a bad argument.
+
+    Example:
+        >>> import keras
+        >>> from keras_meta.rl import Navigation2DMAML, sample_navigation_tasks
+        >>> from keras_meta.rl.learners import MAMLRL
+        >>> maml = MAMLRL(Navigation2DMAML(max_steps=10), hidden_units=(16,),
+        ...               trajectories_per_task=4)
+        >>> maml.compile(keras.optimizers.Adam(1e-2))
+        >>> _ = maml.fit(maml.dataset(meta_batch_size=3), steps_per_epoch=1, verbose=0)
+        >>> scores = maml.evaluate_adaptation(sample_navigation_tasks(5, split="test"))
+        >>> len(scores), len(scores[0].scores)
+        (2, 5)
+
+    References:
+        Finn, Abbeel, Levine. Model-Agnostic Meta-Learning for Fast Adaptation of Deep
+        Networks. ICML 2017.
+    """
+
+    def __init__(self, dynamics: tf_envs.TrialDynamics | Any, policy: keras.Model | None = None,
+                 *, hidden_units: Sequence[int] = (100, 100), initial_std: float = 1.0,
+                 update_rule: update_rules.UpdateRule | float | dict = 0.1,
+                 inner_steps: int = 1, first_order: bool = False,
+                 trajectories_per_task: int = 20, outer_step: str = "ppo",
+                 discount: float = 0.99, gae_lambda: float = 1.0, clip_ratio: float = 0.2,
+                 ppo_epochs: int = 5, max_kl: float = 0.01, cg_iterations: int = 10,
+                 cg_damping: float = 1e-5, line_search_steps: int = 15,
+                 line_search_decay: float = 0.5, max_grad_norm: float | None = None,
+                 name: str = "maml_rl", **kwargs) -> None:
+        super().__init__(name=name, **kwargs)
+        self.dynamics = tf_envs.get(dynamics)
+        if outer_step not in OUTER_STEPS:
+            raise ValueError(f"`outer_step` must be one of {OUTER_STEPS}. "
+                             f"Received: outer_step={outer_step!r}")
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.initial_std = _check_float("initial_std", initial_std, 0.0, strict=True)
+        self._custom_policy = policy is not None
+        if policy is None:
+            policy = mlp_policy(self.dynamics, self.hidden_units, initial_std=self.initial_std)
+        if not isinstance(policy, keras.Model) or not policy.built:
+            raise ValueError("`policy` must be a built keras.Model (give it a keras.Input). "
+                             f"Received: policy of type {type(policy).__name__}")
+        size = self.dynamics.distribution.param_size
+        out = policy(tf.zeros([1, self.dynamics.observation_size]))
+        if tuple(out.shape) != (1, size):
+            raise ValueError(
+                f"`policy` must map [B, {self.dynamics.observation_size}] observations to "
+                f"[B, {size}] distribution parameters. Received: output shape "
+                f"{tuple(out.shape)} for a batch of 1")
+        self.policy = policy
+        self.functional = FunctionalModel(policy)
+        self.update_rule = update_rules.get(update_rule)
+        self.update_rule.build([tuple(v.shape) for v in policy.trainable_variables])
+        self.inner_steps = sampler.check_int("inner_steps", inner_steps, 1)
+        self.first_order = bool(first_order)
+        self.trajectories_per_task = sampler.check_int("trajectories_per_task",
+                                                       trajectories_per_task, 1)
+        self.outer_step = outer_step
+        if outer_step == "trpo" and self.update_rule.trainable_weights:
+            raise ValueError("`outer_step='trpo'` trains the policy only: use an update rule "
+                             "without trainable weights (e.g. a float step size), or "
+                             f"outer_step='ppo'. Received: {type(self.update_rule).__name__}")
+        self.discount = _check_float("discount", discount, 0.0, 1.0)
+        self.gae_lambda = _check_float("gae_lambda", gae_lambda, 0.0, 1.0)
+        self.clip_ratio = _check_float("clip_ratio", clip_ratio, 0.0, strict=True)
+        self.ppo_epochs = sampler.check_int("ppo_epochs", ppo_epochs, 1)
+        self.max_kl = _check_float("max_kl", max_kl, 0.0, strict=True)
+        self.cg_iterations = sampler.check_int("cg_iterations", cg_iterations, 1)
+        self.cg_damping = _check_float("cg_damping", cg_damping, 0.0)
+        self.line_search_steps = sampler.check_int("line_search_steps", line_search_steps, 1)
+        self.line_search_decay = _check_float("line_search_decay", line_search_decay, 0.0, 1.0,
+                                              strict=True)
+        self.max_grad_norm = None if max_grad_norm is None else _check_float(
+            "max_grad_norm", max_grad_norm, 0.0, strict=True)
+        self.env_steps = self.add_weight(shape=(), dtype="int64", initializer="zeros",
+                                         trainable=False, name="env_steps")
+        names = ["return_before", "return_after", "outer_loss", "kl"]
+        if outer_step == "ppo":
+            names.append("clip_fraction")
+        self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self._compiled: dict[Any, Any] = {}
+        self.built = True
+
+    # ------------------------------------------------------------------ data
+    def dataset(self, meta_batch_size: int = 20, *, seed: int = 0,
+                split: str = "train") -> tf.data.Dataset:
+        """`meta_batch_size` tasks per element, each on `trajectories_per_task` rows."""
+        meta_batch_size = sampler.check_int("meta_batch_size", meta_batch_size, 1)
+        k = self.trajectories_per_task
+        return trial_dataset(self.dynamics, meta_batch_size * k, seed=seed, split=split,
+                             repeat_tasks=k)
+
+    def compile(self, optimizer: Any = "adam", *, jit_compile: bool | str = False,
+                **kwargs) -> None:
+        """As `keras.Model.compile`, with XLA off by default.
+
+        On CPU, XLA made the in-graph rollouts' while loops about 10 times slower here
+        (measured on the RL^2 train step, 2 cores); pass ``jit_compile=True`` or
+        ``"auto"`` to measure it on an accelerator.
+        """
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+
+    def fit(self, *args, shuffle: bool = False, **kwargs):
+        """As `keras.Model.fit`; the task datasets are already random, so no shuffling."""
+        return super().fit(*args, shuffle=shuffle, **kwargs)
+
+    @property
+    def metrics(self) -> list:
+        return list(self._trackers.values())
+
+    # ------------------------------------------------------------------ the policy
+    def apply_policy(self, params: Sequence[tf.Tensor], observations: tf.Tensor) -> tf.Tensor:
+        """Distribution parameters ``[B, P]`` of the policy with weight values `params`."""
+        out = self.functional(list(params), self.functional.non_trainable_values(),
+                              observations, False)[0]
+        return tf.cast(out, tf.float32)
+
+    def _apply_per_task(self, stacked: Sequence[tf.Tensor], observations: tf.Tensor) -> tf.Tensor:
+        """Rows grouped by task (``K`` each), task ``i`` acting with ``stacked[j][i]``."""
+        k = self.trajectories_per_task
+        grouped = tf.reshape(observations, [-1, k, observations.shape[-1]])
+        params = tf.vectorized_map(lambda e: self.apply_policy(e[0], e[1]),
+                                   (list(stacked), grouped))
+        return tf.reshape(params, [-1, params.shape[-1]])
+
+    def _sample(self, tasks, seed, stacked=None) -> Rollout:
+        theta = self.functional.trainable_values()
+
+        def policy_fn(observation, carry):
+            obs = observation["observation"]
+            if stacked is None:
+                params = self.apply_policy(theta, obs)
+            else:
+                params = self._apply_per_task(stacked, obs)
+            return params, tf.zeros(tf.shape(params)[:1]), carry
+
+        batch = tf.shape(next(iter(tasks.values())))[0]
+        return rollout(self.dynamics, policy_fn, tasks, tf.zeros(tf.stack([batch, 0])), seed)
+
+    # ------------------------------------------------------------------ advantages
+    def task_data(self, trials: Rollout) -> TaskData:
+        """Groups a rollout by task and computes its per-task normalised advantages.
+
+        Advantages: GAE (`gae_lambda`; 1 gives discounted returns minus the baseline) on
+        rllab's linear feature baseline fitted to each task's trajectories; each inner
+        episode is an episode (discount 0 after its last step).
+        """
+        k = self.trajectories_per_task
+        length, horizon = self.dynamics.trial_length, self.dynamics.horizon
+        steps = tf.range(length)
+        episode_end = tf.cast(tf.equal((steps + 1) % horizon, 0), tf.float32)
+        discounts = tf.broadcast_to((self.discount * (1.0 - episode_end))[:, None],
+                                    tf.shape(trials.rewards))
+        returns = discounted_returns(trials.rewards, discounts)
+
+        def group(x):  # [T, M*K, ...] -> [T, M, K, ...], keeping the static sizes
+            return tf.reshape(x, [length, -1, k] + x.shape[2:].as_list())
+
+        def task_major(x):  # [T, M, K, ...] -> [M, T, K, ...]
+            return tf.transpose(x, [1, 0] + list(range(2, x.shape.rank)))
+
+        obs = group(trials.observations["observation"])
+        mask = group(trials.active)
+        baseline = linear_feature_baseline(obs, group(returns), mask,
+                                           time_steps=steps % horizon)
+        advantages, _ = generalized_advantages(
+            trials.rewards, tf.reshape(baseline, tf.shape(trials.rewards)), discounts,
+            self.gae_lambda)
+        advantages = normalize(group(advantages), mask, axis=(0, 2))
+        return TaskData(task_major(obs), task_major(group(trials.actions)),
+                        task_major(group(trials.params)), task_major(group(trials.log_probs)),
+                        task_major(advantages), task_major(mask))
+
+    # ------------------------------------------------------------------ inner loop
+    def inner_loss(self, params: Sequence[tf.Tensor], data: TaskData) -> tf.Tensor:
+        """The policy-gradient loss of one task's trajectories (``data`` without task axis)."""
+        obs = tf.reshape(data.observations, [-1, data.observations.shape[-1]])
+        dist_params = self.apply_policy(params, obs)
+        actions = tf.reshape(data.actions, [-1] + list(self.dynamics.distribution.action_shape))
+        log_probs = self.dynamics.distribution.log_prob(dist_params, actions)
+        return -masked_mean(log_probs * tf.reshape(data.advantages, [-1]),
+                            tf.reshape(data.mask, [-1]))
+
+    def adapt_task(self, params: Sequence[tf.Tensor], inner: Sequence[TaskData]
+                   ) -> list[tf.Tensor]:
+        """Adapted weights of one task: one inner step per element of `inner`.
+
+        Differentiable in `params` (second order unless `first_order`).
+        """
+        params = list(params)
+        state = self.update_rule.init(params)
+        for step, data in enumerate(inner):
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                loss = self.inner_loss(params, data)
+            grads = tape.gradient(loss, params)
+            grads = [tf.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+            if self.first_order:
+                grads = [tf.stop_gradient(g) for g in grads]
+            params, state = self.update_rule.apply(grads, state, params, step)
+        return params
+
+    def _map_tasks(self, fn, elems, signature):
+        parallel = None if tf.executing_eagerly() else tf.nest.flatten(elems)[0].shape[0] or 10
+        return tf.map_fn(fn, elems, fn_output_signature=signature, parallel_iterations=parallel)
+
+    def _adapt_all(self, params, inner: Sequence[TaskData]) -> list[tf.Tensor]:
+        signature = [tf.TensorSpec(p.shape, p.dtype) for p in params]
+        return self._map_tasks(lambda e: self.adapt_task(params, e[0]), (list(inner),),
+                               signature)
+
+    def sample_and_adapt(self, tasks: dict[str, tf.Tensor], seed: tf.Tensor, steps: int
+                         ) -> tuple[list[Rollout], list[TaskData], list[tf.Tensor] | None]:
+        """Samples and adapts `steps` times (fresh trajectories each step), in the graph.
+
+        Returns:
+            ``(rollouts, task_data, adapted)``: ``steps + 1`` rollouts (before adaptation,
+            after each step), their `TaskData`, and the per-task adapted weights stacked
+            on a task axis (None when ``steps == 0``).
+        """
+        seed = tf.cast(seed, tf.int32)
+        rollouts, data, stacked = [], [], None
+        theta = self.functional.trainable_values()
+        for step in range(steps + 1):
+            trials = self._sample(tasks, tf.random.experimental.stateless_fold_in(seed, step),
+                                  stacked)
+            rollouts.append(trials)
+            data.append(self.task_data(trials))
+            if step < steps:
+                stacked = [tf.stop_gradient(p) for p in self._adapt_all(theta, data)]
+        return rollouts, data, stacked
+
+    # ------------------------------------------------------------------ outer loop
+    def outer_terms(self, params: Sequence[tf.Tensor], inner: Sequence[TaskData],
+                    outer: TaskData) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """``(loss, kl, clip_fraction)`` of the adapted policies on their own trajectories.
+
+        The loss is PPO's clipped surrogate (``outer_step="ppo"``) or the importance-
+        weighted surrogate (TRPO), averaged over tasks; ``kl`` is the mean
+        ``KL(behaviour || adapted)``; all differentiable in `params` through the inner
+        steps.
+        """
+        dist = self.dynamics.distribution
+        params = [tf.convert_to_tensor(p) for p in params]
+
+        def one_task(e):
+            inner_data, data = e
+            adapted = self.adapt_task(params, inner_data)
+            obs = tf.reshape(data.observations, [-1, data.observations.shape[-1]])
+            new = self.apply_policy(adapted, obs)
+            actions = tf.reshape(data.actions, [-1] + list(dist.action_shape))
+            log_probs = dist.log_prob(new, actions)
+            mask = tf.reshape(data.mask, [-1])
+            old_log_probs = tf.reshape(data.log_probs, [-1])
+            advantages = tf.reshape(data.advantages, [-1])
+            if self.outer_step == "ppo":
+                terms = clipped_surrogate(log_probs, old_log_probs, advantages, self.clip_ratio,
+                                          mask)
+                loss, clip_fraction = terms.loss, terms.clip_fraction
+            else:
+                ratio = tf.exp(log_probs - old_log_probs)
+                loss, clip_fraction = -masked_mean(ratio * advantages, mask), 0.0
+            old = tf.reshape(data.params, [-1, data.params.shape[-1]])
+            kl = masked_mean(dist.kl(old, new), mask)
+            return loss, kl, tf.cast(clip_fraction, tf.float32)
+
+        spec = tf.TensorSpec([], tf.float32)
+        losses, kls, clips = self._map_tasks(one_task, (list(inner), outer), (spec, spec, spec))
+        return tf.reduce_mean(losses), tf.reduce_mean(kls), tf.reduce_mean(clips)
+
+    def train_step(self, data: dict[str, Any]) -> dict[str, tf.Tensor]:
+        tasks, seed = data["tasks"], tf.cast(data["seed"], tf.int32)
+        rollouts, task_data, _ = self.sample_and_adapt(tasks, seed, self.inner_steps)
+        inner, outer = task_data[:-1], task_data[-1]
+        variables = self.trainable_variables
+        if self.outer_step == "ppo":
+            if not self.optimizer.built:
+                self.optimizer.build(variables)
+
+            def body(i, totals):
+                with tf.GradientTape() as tape:
+                    terms = self.outer_terms(self.policy.trainable_variables, inner, outer)
+                grads = tape.gradient(terms[0], variables)
+                grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+                if self.max_grad_norm is not None:
+                    grads, _ = tf.clip_by_global_norm(grads, self.max_grad_norm)
+                self.optimizer.apply(grads, variables)
+                return i + 1, tuple(t + x for t, x in zip(totals, terms))
+
+            _, totals = tf.while_loop(lambda i, _: i < self.ppo_epochs, body,
+                                      (tf.constant(0), (tf.constant(0.0),) * 3),
+                                      maximum_iterations=self.ppo_epochs)
+            loss, kl, clip_fraction = (t / self.ppo_epochs for t in totals)
+            self._trackers["clip_fraction"].update_state(clip_fraction)
+        else:
+            policy_variables = self.policy.trainable_variables
+            step = trust_region_step(
+                lambda p: self.outer_terms(p, inner, outer)[:2],
+                [tf.convert_to_tensor(v) for v in policy_variables], max_kl=self.max_kl,
+                cg_iterations=self.cg_iterations, cg_damping=self.cg_damping,
+                line_search_steps=self.line_search_steps,
+                line_search_decay=self.line_search_decay)
+            for v, p in zip(policy_variables, step.params):
+                v.assign(p)
+            loss, kl = step.loss, step.kl
+        self._trackers["return_before"].update_state(rollouts[0].returns())
+        self._trackers["return_after"].update_state(rollouts[-1].returns())
+        self._trackers["outer_loss"].update_state(loss)
+        self._trackers["kl"].update_state(kl)
+        rows = tf.shape(rollouts[0].rewards)[1]
+        self.env_steps.assign_add(
+            tf.cast(rows * self.dynamics.trial_length * len(rollouts), "int64"))
+        logs = {n: t.result() for n, t in self._trackers.items()}
+        logs["env_steps"] = self.env_steps.value
+        return logs
+
+    def test_step(self, data: dict[str, Any]) -> dict[str, tf.Tensor]:
+        rollouts, _, _ = self.sample_and_adapt(data["tasks"], data["seed"], self.inner_steps)
+        self._trackers["return_before"].update_state(rollouts[0].returns())
+        self._trackers["return_after"].update_state(rollouts[-1].returns())
+        return {n: self._trackers[n].result() for n in ("return_before", "return_after")}
+
+    def call(self, observations: tf.Tensor) -> tf.Tensor:
+        """The meta-policy's distribution parameters ``[B, P]`` (before adaptation)."""
+        return self.policy(observations)
+
+    # ------------------------------------------------------------------ meta-test
+    def _function(self, steps: int):
+        if steps not in self._compiled:
+            def run(tasks, seed):
+                rollouts, _, stacked = self.sample_and_adapt(tasks, seed, steps)
+                k = self.trajectories_per_task
+                returns = [tf.reduce_mean(tf.reshape(r.returns(), [-1, k]), axis=1)
+                           for r in rollouts]
+                return tf.stack(returns), stacked if stacked is not None else []
+            self._compiled[steps] = tf.function(run)
+        return self._compiled[steps]
+
+    def evaluate_adaptation(self, tasks: Any, *, steps: int | None = None,
+                            seed: int = 0) -> list[Score]:
+        """Meta-test: returns before adaptation and after each step, on given tasks.
+
+        For each task, `trajectories_per_task` trajectories are sampled with the
+        meta-policy, the policy is adapted on them, and so on for `steps` steps; the score
+        of a task after ``s`` steps is the mean return of the trajectories sampled after
+        ``s`` steps (the MAML paper's protocol). Runs in the graph with the family's
+        `TrialDynamics` (for 2D navigation, deterministic and identical to the numpy
+        environment).
+
+        Args:
+            tasks: the family's tasks tuple (e.g. 40 held-out goals of
+                `sample_navigation_tasks(40, split="test")`).
+            steps: int >= 0, adaptation steps (default `inner_steps`).
+            seed: non-negative int, seeds the sampling.
+
+        Returns:
+            ``steps + 1`` `Score`s (0 steps, 1 step, ...), each over the tasks.
+
+        Raises:
+            ValueError: on bad tasks, steps or seed.
+        """
+        returns, _ = self._adapt(tasks, steps, seed)
+        return [Score.from_scores(r) for r in returns]
+
+    def adapt(self, tasks: Any, *, steps: int | None = None, seed: int = 0) -> list[np.ndarray]:
+        """Adapted policy weights of each task (stacked on a leading task axis).
+
+        Args:
+            tasks: the family's tasks tuple.
+            steps: int >= 1, adaptation steps (default `inner_steps`).
+            seed: non-negative int, seeds the sampling of the adaptation trajectories.
+
+        Returns:
+            One array per policy weight, shaped ``[num_tasks, *weight.shape]``, for
+            `MAMLRLAgent`.
+
+        Raises:
+            ValueError: on bad tasks, steps or seed.
+        """
+        steps = self.inner_steps if steps is None else sampler.check_int("steps", steps, 1)
+        _, stacked = self._adapt(tasks, steps, seed)
+        return stacked
+
+    def _adapt(self, tasks, steps, seed):
+        steps = self.inner_steps if steps is None else sampler.check_int("steps", steps, 0)
+        seed = sampler.check_seed(seed)
+        batch = task_batch(self.dynamics, tasks, self.trajectories_per_task)
+        stream_seed = sampler.noise_generator(seed, "test", tag=EVALUATION_SEED_TAG).integers(
+            0, 2**31 - 1, size=2).astype(np.int32)
+        returns, stacked = self._function(steps)(batch, tf.constant(stream_seed))
+        return returns.numpy().astype(np.float64), [s.numpy() for s in stacked]
+
+    def get_config(self) -> dict:
+        if self._custom_policy:
+            raise NotImplementedError("MAMLRL.get_config covers the default `mlp_policy` only; "
+                                      "a custom `policy` is not serialised.")
+        rule = self.update_rule
+        rule_config = getattr(rule, "learning_rate", None)
+        if rule_config is None:
+            rule_config = {"name": "learned_step_sizes",
+                           "initial_learning_rate": rule.get_config()["initial_learning_rate"]}
+        return {"dynamics": self.dynamics.get_config(), "hidden_units": list(self.hidden_units),
+                "initial_std": self.initial_std, "update_rule": rule_config,
+                "inner_steps": self.inner_steps, "first_order": self.first_order,
+                "trajectories_per_task": self.trajectories_per_task,
+                "outer_step": self.outer_step, "discount": self.discount,
+                "gae_lambda": self.gae_lambda, "clip_ratio": self.clip_ratio,
+                "ppo_epochs": self.ppo_epochs, "max_kl": self.max_kl,
+                "cg_iterations": self.cg_iterations, "cg_damping": self.cg_damping,
+                "line_search_steps": self.line_search_steps,
+                "line_search_decay": self.line_search_decay,
+                "max_grad_norm": self.max_grad_norm, "name": self.name}
+
+
+class MAMLRLAgent:
+    """Adapted MAML-RL policies as a `keras_meta.rl.TrialAgent` (one per batch row).
+
+    Row ``i`` of every trial acts with the ``i``-th adapted weights of `MAMLRL.adapt`
+    (or all rows with the meta-policy when `params` is None), so evaluate it with an
+    environment whose ``batch_size`` equals the number of tasks, on those tasks in the
+    same order.
+
+    Args:
+        learner: the `MAMLRL` learner.
+        params: the stacked adapted weights from `MAMLRL.adapt`, or None.
+        deterministic: act with the distribution's mode (the mean velocity).
+
+    Raises:
+        ValueError: in `begin_trial`, if the trial has a different number of rows than
+            `params` has tasks.
+    """
+
+    def __init__(self, learner: MAMLRL, params: Sequence[np.ndarray] | None = None, *,
+                 deterministic: bool = False) -> None:
+        self.learner = learner
+        self.params = None if params is None else [tf.constant(p) for p in params]
+        self.deterministic = bool(deterministic)
+        self._rng = np.random.default_rng(0)
+
+        def act(observations):
+            if self.params is None:
+                return learner.apply_policy(learner.functional.trainable_values(), observations)
+            return tf.vectorized_map(lambda e: learner.apply_policy(e[0], e[1][None])[0],
+                                     (self.params, observations))
+
+        self._act = tf.function(act, reduce_retracing=True)
+
+    def begin_trial(self, tasks: Any, rng: np.random.Generator) -> None:
+        rows = sampler.num_tasks(tasks)
+        if self.params is not None and rows != self.params[0].shape[0]:
+            raise ValueError(
+                f"The trial has {rows} rows but `params` holds {self.params[0].shape[0]} "
+                "adapted policies: evaluate with env.batch_size equal to the number of tasks.")
+        self._rng = rng
+
+    def act(self, time_step: ts.TimeStep) -> np.ndarray:
+        obs = tf.constant(time_step.observation["observation"], tf.float32)
+        params = self._act(obs).numpy().astype(np.float64)
+        return self.learner.dynamics.distribution.sample_numpy(params, self._rng,
+                                                               self.deterministic)
