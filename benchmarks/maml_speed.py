@@ -29,7 +29,16 @@ from keras_meta import learners, models
 
 def sinusoid_setup(args):
     net = models.mlp((1,), (40, 40), 1)
-    dataset = keras_meta.tasks.Sinusoid(shots=10).dataset("train", 25, seed=args.seed)
+    tasks = keras_meta.tasks.Sinusoid(shots=10)
+    if args.live_tasks:
+        dataset = tasks.dataset("train", 25, seed=args.seed)
+    else:  # as the peers: a fixed pool of 50 meta-batches, made before timing, cycled
+        pool = tasks.episodes("train", 50 * 25, seed=args.seed, meta_batch_size=25)
+        inputs, y = (p.reshape((50, 25) + p.shape[1:]) for p in pool.inputs().values()), \
+            pool.query_y.reshape((50, 25, 10, 1))
+        sx, sy, qx = inputs
+        dataset = tf.data.Dataset.from_tensor_slices(
+            ({"support_x": sx, "support_y": sy, "query_x": qx}, y)).cache().repeat().prefetch(8)
     return net, "mse", 0.01, dataset
 
 
@@ -58,8 +67,11 @@ def main():
     parser.add_argument("--jit", choices=["on", "off"], default=None,
                         help="XLA (default: on for sinusoid, off for conv, where it is slower)")
     parser.add_argument("--steps-per-execution", type=int, default=None)
-    parser.add_argument("--task-batching", choices=["map", "vectorize"], default="map")
+    parser.add_argument("--task-batching", choices=["auto", "map", "vectorize"], default="auto")
     parser.add_argument("--task-chunk-size", type=int, default=None)
+    parser.add_argument("--live-tasks", action="store_true",
+                        help="sinusoid: sample new tasks in the tf.data pipeline every step "
+                        "(default: cycle a fixed pool of 50 meta-batches, as the peers do)")
     args = parser.parse_args()
     sinusoid = args.config == "sinusoid"
     steps = args.steps or (2000 if sinusoid else 3)
@@ -91,7 +103,8 @@ def main():
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         "settings": {"jit_compile": jit, "steps_per_execution": spe,
                      "task_batching": args.task_batching,
-                     "task_chunk_size": args.task_chunk_size},
+                     "task_chunk_size": args.task_chunk_size,
+                     "live_tasks": args.live_tasks},
     }))
 
 

@@ -1,7 +1,6 @@
+import keras_meta  # noqa: I001, F401  (first: it quiets TensorFlow's start-up logs)
 import keras
 import pytest
-
-import keras_meta  # noqa: F401  (quiet TensorFlow start-up)
 
 
 @pytest.fixture(autouse=True)

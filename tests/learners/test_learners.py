@@ -102,13 +102,27 @@ def test_meta_sgd_learns_its_step_sizes():
     assert not np.allclose(rule.step_sizes[0].numpy(), 0.01)
 
 
-def test_vectorized_task_batching_matches_map():
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "graph"])
+def test_vectorized_task_batching_matches_map(compiled):
     ep = sinusoid_batch(tasks=3)
     net = sinusoid_net()
     a = learners.MAML(net, loss="mse", task_batching="map")
     b = learners.MAML(net, loss="mse", task_batching="vectorize")
-    np.testing.assert_allclose(a(ep.inputs(), steps=2), b(ep.inputs(), steps=2), rtol=1e-5,
-                               atol=1e-6)
+    ga, la, pa = (tf.function(a.meta_gradients) if compiled else a.meta_gradients)(
+        ep.inputs(), ep.query_y)
+    gb, lb, pb = (tf.function(b.meta_gradients) if compiled else b.meta_gradients)(
+        ep.inputs(), ep.query_y)
+    np.testing.assert_allclose(pa, pb, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(la, lb, rtol=1e-5)
+    for x, y in zip(ga, gb):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
+
+
+def test_auto_task_batching_vectorizes_dense_models_and_maps_convolutions():
+    from keras_meta import models
+
+    assert learners.MAML(sinusoid_net(), loss="mse").resolved_task_batching == "vectorize"
+    assert learners.MAML(models.conv4(), loss="mse").resolved_task_batching == "map"
 
 
 def test_inner_steps_train_and_test_are_separate():
