@@ -209,8 +209,10 @@ class MetaLearner(keras.Model):
         if self.task_batching != "auto":
             return self.task_batching
         convolutional = any(
-            isinstance(layer, keras.src.layers.convolutional.base_conv.BaseConv)
+            "Conv" in cls.__name__
             for layer in self.model._flatten_layers()
+            for cls in type(layer).__mro__
+            if cls.__module__.startswith("keras")
         )
         return "map" if convolutional else "vectorize"
 
