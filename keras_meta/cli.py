@@ -137,14 +137,11 @@ def _demo(args) -> int:
         config["training"]["meta_steps"] = args.meta_steps
         config["training"]["steps_per_epoch"] = math.gcd(args.meta_steps, 1000)
         config["name"] = "demo-sinusoid-" + ("maml" if not learner else "pretrained")
-        config_lib.validate(config)
         run_dir = Path(args.run_dir) / config["name"]
-        print(f"\n== {label}: meta-training {args.meta_steps} steps on sinusoid tasks "
-              f"-> {run_dir}")
-        started = time.time()
-        runs.train(config, run_dir, verbose=verbose)
-        print(f"   trained in {time.time() - started:.0f} s; evaluating on 600 unseen tasks")
-        results[label] = runs.evaluate_run(run_dir, verbose=verbose)
+        results[label] = _train_and_evaluate(
+            config, run_dir, verbose,
+            f"{label}: meta-training {args.meta_steps} steps on sinusoid tasks",
+            "evaluating on 600 unseen tasks")
         learner, _ = runs.load_learner(run_dir)
         examples = tasks.Sinusoid(shots=5, queries=200).episodes("test", 3, seed=7)
         plots.regression_fits(learner, examples, run_dir / "fits.png")
@@ -164,22 +161,31 @@ def _demo(args) -> int:
     return 0
 
 
-def _demo_omniglot(args, verbose) -> None:
+def _train_and_evaluate(config, run_dir, verbose, what, evaluating):
+    """Train (or resume) one demo run, then evaluate it on its test split."""
     from keras_meta import config as config_lib
     from keras_meta import runs
+
+    config_lib.validate(config)
+    print(f"\n== {what} -> {run_dir}")
+    started = time.time()
+    runs.train(config, run_dir, verbose=verbose)
+    print(f"   trained in {time.time() - started:.0f} s; {evaluating}")
+    return runs.evaluate_run(run_dir, verbose=verbose)
+
+
+def _demo_omniglot(args, verbose) -> None:
+    from keras_meta import config as config_lib
 
     config = config_lib.merge(config_lib.DEFAULTS, DEMO_OMNIGLOT)
     config["training"]["meta_steps"] = args.omniglot_steps
     config["training"]["steps_per_epoch"] = math.gcd(args.omniglot_steps, 100)
-    config_lib.validate(config)
     run_dir = Path(args.run_dir) / config["name"]
-    print(f"\n== Prototypical Network on Omniglot (Vinyals split): {args.omniglot_steps} "
-          f"meta-batches of 4 episodes, 5-way 1-shot -> {run_dir}")
-    started = time.time()
-    runs.train(config, run_dir, verbose=verbose)
-    print(f"   trained in {time.time() - started:.0f} s; testing on 600 episodes of the 1692 "
-          "held-out classes")
-    result = runs.evaluate_run(run_dir, verbose=verbose)
+    result = _train_and_evaluate(
+        config, run_dir, verbose,
+        f"Prototypical Network on Omniglot (Vinyals split): {args.omniglot_steps} meta-batches "
+        "of 4 episodes, 5-way 1-shot",
+        "testing on 600 episodes of the 1692 held-out classes")
     print(f"\nOmniglot 5-way 1-shot, classes never seen in training: accuracy "
           f"{100 * result.mean('accuracy'):.1f}% ± {100 * result.ci95('accuracy'):.1f} (95% CI; "
           "chance 20%; ProtoNets paper after full training: 98.8%)")
