@@ -1,21 +1,31 @@
 """Export keras-meta learners and adapted models to TF Serving (SavedModel), ONNX and LiteRT.
 
->>> from export import EpisodeShape, export_learner
+>>> from export import export_learner
 >>> result = export_learner(learner, "exports", "omniglot-protonet",
-...                         shape=EpisodeShape((28, 28, 1), support_size=5, query_size=15,
-...                                            ways=5),
+...                         spec=tasks.spec,  # the EpisodeSpec of the training tasks
 ...                         formats="savedmodel,onnx,litert")  # doctest: +SKIP
 
 See docs/export-format.md for the layout and signatures.
 """
 
-from export.exporter import FORMATS, ExportResult, export_learner, export_model
-from export.layout import next_version, versions, write_models_config
-from export.parity import ExportCheckError, ParityReport, relative_error
-from export.signatures import EpisodeShape, Signature, learner_signatures, model_signatures
+import importlib
 
-__all__ = [
-    "FORMATS", "EpisodeShape", "ExportCheckError", "ExportResult", "ParityReport", "Signature",
-    "export_learner", "export_model", "learner_signatures", "model_signatures", "next_version",
-    "relative_error", "versions", "write_models_config",
-]
+# Names resolve lazily, so that `keras-meta --help` (which imports `export.cli`) stays fast and
+# does not start TensorFlow.
+_EXPORTS = {
+    "FORMATS": "export.exporter", "ExportResult": "export.exporter",
+    "export_learner": "export.exporter", "export_model": "export.exporter",
+    "next_version": "export.layout", "versions": "export.layout",
+    "write_models_config": "export.layout",
+    "ExportCheckError": "export.parity", "ParityReport": "export.parity",
+    "relative_error": "export.parity",
+    "Signature": "export.signatures", "learner_signatures": "export.signatures",
+    "model_signatures": "export.signatures",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'export' has no attribute {name!r}")

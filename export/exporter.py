@@ -20,8 +20,14 @@ import numpy as np
 
 from export import layout
 from export.parity import DEFAULT_TOLERANCE, ParityReport, relative_error
-from export.signatures import (EpisodeShape, Signature, episode_examples, learner_signatures,
-                               model_signatures, task_of)
+from export.signatures import (
+    Signature,
+    episode_examples,
+    learner_signatures,
+    model_signatures,
+    task_of,
+)
+from keras_meta.tasks.episode import EpisodeSpec
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +85,7 @@ def export_learner(
     base_path: str | Path,
     name: str,
     *,
-    shape: EpisodeShape,
+    spec: EpisodeSpec,
     formats: str | Sequence[str] = ("savedmodel", "onnx"),
     version: int | None = None,
     overwrite: bool = False,
@@ -97,7 +103,8 @@ def export_learner(
         learner: a trained `keras_meta.learners` learner (MAML family, ProtoNet, RidgeHead).
         base_path: TF Serving's base folder; the version goes to ``<base>/<name>/<version>``.
         name: the model name (folder and URL part).
-        shape: episode shapes to declare (`EpisodeShape`); ONNX's adapt graph is fixed to them.
+        spec: the episode shapes to declare (`keras_meta.tasks.EpisodeSpec`, e.g. the
+            ``spec`` of the training tasks); ONNX's adapt graph is fixed to them.
         formats: some of ``savedmodel``, ``onnx``, ``litert`` (list or comma-separated).
         version: a positive integer; default: one above the latest present.
         overwrite: replace an existing version.
@@ -115,10 +122,10 @@ def export_learner(
     adapted = None
     if support is not None:
         adapted = learner.adapt(*support)
-    signatures = learner_signatures(learner, shape, adapted=adapted, task=task)
-    info = {"learner": type(learner).__name__, "task": task, "ways": shape.ways,
-            "x_shape": list(shape.x_shape), "support_size": shape.support_size,
-            "query_size": shape.query_size, "inner_steps": learner.eval_inner_steps,
+    signatures = learner_signatures(learner, spec, adapted=adapted, task=task)
+    info = {"learner": type(learner).__name__, "task": task, "ways": spec.num_classes,
+            "x_shape": list(spec.x_shape), "support_size": spec.support_size,
+            "query_size": spec.query_size, "inner_steps": learner.eval_inner_steps,
             "bn_policy": learner.bn_policy, "protocol": _jsonable(learner.protocol()),
             "serving_default": "adapted to the given support set" if adapted is not None
             else "meta-learned weights", **(metadata or {})}
@@ -154,8 +161,12 @@ def export_model(
 
 def _export(signatures: list[Signature], track, base_path, name, *, formats, version,
             overwrite, examples, quantization, calibration, tolerance, info) -> ExportResult:
-    from export.savedmodel import (check_savedmodel, reference_outputs, write_savedmodel,
-                                   write_warmup_requests)
+    from export.savedmodel import (
+        check_savedmodel,
+        reference_outputs,
+        write_savedmodel,
+        write_warmup_requests,
+    )
 
     layout.check_model_name(name)
     formats = normalize_formats(formats)

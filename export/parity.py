@@ -61,5 +61,5 @@ class ParityReport:
         return {"tolerance": self.tolerance, "worst": self.worst, "errors": self.errors}
 
 
-class ExportCheckError(RuntimeError):
+class ExportCheckError(ValueError):
     """An exported artifact failed its check (loading or parity); it was not published."""

@@ -28,8 +28,13 @@ def quantize(source: str | Path, target: str | Path, mode: str,
         calibration: for ``"static"``, batches of real inputs for ``input_name``.
         input_name: the model input the calibration batches feed.
     """
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
-                                          quantize_dynamic, quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if mode not in MODES:

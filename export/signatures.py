@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from keras_meta.learners import MAML, MetaLearner
 from keras_meta.learners.metric import MetricLearner
-from keras_meta.tasks.episode import validate_episode
+from keras_meta.tasks.episode import EpisodeSpec, validate_episode
 
 TASKS = ("classification", "regression")
 
@@ -68,35 +68,6 @@ class Signature:
         return out
 
 
-@dataclasses.dataclass(frozen=True)
-class EpisodeShape:
-    """The static shapes declared at export.
-
-    Attributes:
-        x_shape: shape of one input example, e.g. ``(28, 28, 1)``.
-        support_size: examples in the support set (ways x shots).
-        query_size: examples in the query set.
-        ways: classes per task (classification); ``None`` for regression.
-    """
-
-    x_shape: tuple[int, ...]
-    support_size: int
-    query_size: int
-    ways: int | None = None
-
-    def __post_init__(self):
-        for field in ("support_size", "query_size"):
-            value = getattr(self, field)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"`{field}` must be a positive integer. Received: {value!r}")
-        if self.ways is not None and (not isinstance(self.ways, (int, np.integer))
-                                      or self.ways < 2):
-            raise ValueError(f"`ways` must be an integer >= 2 or None. Received: {self.ways!r}")
-        if not self.x_shape or any(d is None or d < 1 for d in self.x_shape):
-            raise ValueError("`x_shape` must be the fully known shape of one example, e.g. "
-                             f"(28, 28, 1). Received: {self.x_shape!r}")
-
-
 def task_of(learner: MetaLearner) -> str:
     """``"classification"`` or ``"regression"``, from the learner's kind and loss."""
     if isinstance(learner, MetricLearner):
@@ -110,7 +81,7 @@ def task_of(learner: MetaLearner) -> str:
 
 def learner_signatures(
     learner: MetaLearner,
-    shape: EpisodeShape,
+    spec: EpisodeSpec,
     *,
     adapted: keras.Model | None = None,
     task: str | None = None,
@@ -119,7 +90,9 @@ def learner_signatures(
 
     Args:
         learner: a trained meta-learner.
-        shape: the episode shapes to declare (static for ONNX, dynamic for the SavedModel).
+        spec: the episode shapes to declare (`keras_meta.tasks.EpisodeSpec`; static for the
+            ONNX adapt graph, dynamic in the SavedModel), e.g. ``tasks.spec`` of the task
+            distribution the learner was trained on.
         adapted: a model adapted to a support set (from ``learner.adapt``); when given,
             ``serving_default`` predicts with it, otherwise with the meta-learned weights
             (metric learners, which have no head before adaptation, then return embeddings).
@@ -137,11 +110,15 @@ def learner_signatures(
             "adaptation is a graph (MAML, FirstOrderMAML, MetaSGD, ANIL, ProtoNet, RidgeHead). "
             "Export the model it adapts instead: `export_model(learner.adapt(support_x, "
             "support_y), ...)`.")
-    if task == "classification" and shape.ways is None:
-        raise ValueError("Classification export needs `ways` in the episode shape.")
-    x_shape = tuple(int(d) for d in shape.x_shape)
+    if not isinstance(spec, EpisodeSpec):
+        raise ValueError("`spec` must be a keras_meta.tasks.EpisodeSpec (e.g. `tasks.spec`). "
+                         f"Received: {type(spec).__name__}")
+    ways = spec.num_classes
+    if task == "classification" and ways is None:
+        raise ValueError("Classification export needs `spec.num_classes` (the ways).")
+    x_shape = spec.x_shape
     dtype = learner.output_dtype
-    S, Q = shape.support_size, shape.query_size
+    S, Q = spec.support_size, spec.query_size
     y_shape = _output_shape(learner.model, x_shape)
 
     def head(output):
@@ -178,8 +155,8 @@ def learner_signatures(
             emb_s, _ = learner.embed(support_x, training=False)
             emb_q, _ = learner.embed(query_x, training=False)
             # Static ways when the graph is traced with static shapes (ONNX); else from labels.
-            ways = shape.ways if support_x.shape[0] is not None else tf.reduce_max(support_y) + 1
-            return head(learner.head_logits(learner.fit_head(emb_s, support_y, ways), emb_q))
+            n = ways if support_x.shape[0] is not None else tf.reduce_max(support_y) + 1
+            return head(learner.head_logits(learner.fit_head(emb_s, support_y, n), emb_q))
     else:
         steps = learner.eval_inner_steps
 
@@ -199,7 +176,7 @@ def learner_signatures(
         def embed(x):
             return {"embedding": learner.embed(x, training=False)[0]}
         signatures.append(Signature("embed", embed, {"x": x_spec(None)}, {"x": x_spec(None)}))
-    return [dataclasses.replace(s, classes=shape.ways or 2) for s in signatures]
+    return [dataclasses.replace(s, classes=ways or 2) for s in signatures]
 
 
 def model_signatures(model: keras.Model, *, task: str = "classification") -> list[Signature]:

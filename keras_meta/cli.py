@@ -12,6 +12,8 @@ EPILOG = """examples:
   keras-meta demo
   keras-meta train configs/sinusoid_maml.yaml --set training.meta_steps=20000
   keras-meta evaluate runs/sinusoid-maml --steps 0 1 5 10
+  keras-meta export runs/sinusoid-maml --format savedmodel,onnx,tflite
+  keras-meta serve --model_base_path exports/sinusoid-maml
 """
 
 
@@ -48,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, nargs="+", help="adaptation steps to report")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    from export import cli as export_cli
+
+    p = sub.add_parser("export", help="export a trained run for TF Serving, ONNX and LiteRT",
+                       description=export_cli.DESCRIPTION, epilog=export_cli.EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    export_cli.add_arguments(p)
+
     p = sub.add_parser("demo", help="a short demonstration of the product",
                        description="Meta-train MAML on sinusoid regression tasks, adapt to "
                        "600 unseen tasks from 5 examples each and compare the error before and "
@@ -68,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     # function per validation run; the warning is about TF internals, not the user's run.
     tf.get_logger().setLevel("ERROR")
     try:
-        return {"train": _train, "evaluate": _evaluate, "demo": _demo}[args.command](args)
-    except (ValueError, FileNotFoundError) as e:
+        commands = {"train": _train, "evaluate": _evaluate, "demo": _demo,
+                    "export": export_cli.run}
+        return commands[args.command](args)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"keras-meta {args.command}: error: {e}", file=sys.stderr)
         return 2
 
