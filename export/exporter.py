@@ -159,8 +159,36 @@ def export_model(
                    calibration=calibration, tolerance=tolerance, info=info)
 
 
+def export_signatures(
+    signatures: Sequence[Signature],
+    track: Sequence,
+    base_path: str | Path,
+    name: str,
+    *,
+    formats: str | Sequence[str] = ("savedmodel", "onnx"),
+    version: int | None = None,
+    overwrite: bool = False,
+    inputs: dict[str, dict[str, np.ndarray]] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    metadata: dict | None = None,
+) -> ExportResult:
+    """Export any list of `Signature`s (the general mechanism under `export_learner`).
+
+    Args:
+        signatures: the signatures to serve.
+        track: the Keras models and layers whose variables the signatures use.
+        inputs: per signature, check inputs fitting its ``edge_inputs`` (default: random).
+        Other arguments as `export_learner`.
+    """
+    return _export(list(signatures), list(track), base_path, name, formats=formats,
+                   version=version, overwrite=overwrite, examples=None, quantization=(),
+                   calibration=None, tolerance=tolerance, info=dict(metadata or {}),
+                   inputs=inputs)
+
+
 def _export(signatures: list[Signature], track, base_path, name, *, formats, version,
-            overwrite, examples, quantization, calibration, tolerance, info) -> ExportResult:
+            overwrite, examples, quantization, calibration, tolerance, info,
+            inputs=None) -> ExportResult:
     from export.savedmodel import (
         check_savedmodel,
         reference_outputs,
@@ -177,7 +205,8 @@ def _export(signatures: list[Signature], track, base_path, name, *, formats, ver
         examples = episode_examples(*examples)
     elif examples is not None:
         examples = {"x": examples[2]}
-    inputs = {s.name: s.sample_inputs(examples) for s in signatures}
+    inputs = {s.name: (inputs or {}).get(s.name) or s.sample_inputs(examples)
+              for s in signatures}
     expected = reference_outputs(signatures, inputs)
     _check_finite(expected)
     report = ParityReport(tolerance)

@@ -66,6 +66,7 @@ class RL2Policy(keras.Model):
             self.head = self.distribution.head(initial_std=self.initial_std)
         self.value_head = keras.layers.Dense(1, name="value")
         self.step_with_value(*self.first_inputs(1), self.initial_state(1))
+        self.built = True  # every weight exists now (saving and export check this flag)
 
     @property
     def input_size(self) -> int:
