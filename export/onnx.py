@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from export.parity import ExportCheckError, ParityReport
 from export.signatures import Signature
@@ -36,8 +37,8 @@ def write_onnx(directory: str | Path, signatures: Sequence[Signature],
     for signature in signatures:
         target = directory / f"{signature.name}.onnx"
         try:
-            model = convert_function(signature.function, signature.specs(edge=True), target,
-                                     opset=opset)
+            model = convert_function(tf.function(signature.function),
+                                     signature.specs(edge=True), target, opset=opset)
         except ValueError as e:
             raise ValueError(f"Signature {signature.name!r} cannot be exported to ONNX: {e}") \
                 from e

@@ -22,7 +22,9 @@ static sizes here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -39,7 +41,8 @@ _WHAT_TO_DO = (
     "What to do: (1) export with static input shapes (fixed support and query sizes); dynamic "
     "shapes make TensorFlow emit gradient ops such as BroadcastGradientArgs and DynamicStitch; "
     "(2) replace the layer with one whose gradient uses forward ops only (tf.custom_gradient), "
-    "or one built from layers listed as supported; (3) or add a tf2onnx handler for the op "
+    "or with layers whose ops are in export.onnx_ops.supported_ops(); (3) or add a tf2onnx "
+    "handler for the op "
     "(@tf2onnx.handler.tf_op(...), as export/onnx_ops.py does) and register it before converting."
 )
 
@@ -119,10 +122,6 @@ class _Builder:
         from onnx import TensorProto
 
         return self.cast(x, TensorProto.INT64)
-
-    def take(self, x, index, axis):
-        """``x`` indexed along ``axis`` by a constant (an int drops the axis, a list keeps it)."""
-        return self.op("Gather", x, self.const(index, np.int64), axis=axis)
 
     # -- replacing the TF node
     def finish(self, *results):
@@ -526,8 +525,8 @@ class MatrixSolve:
     rounding stays close to TensorFlow's. The 2n^3/3 flops against Cholesky's n^3/3 do not
     matter at these sizes. A singular matrix gives inf/NaN (TensorFlow raises an error).
 
-    The matrix size must be static and at most `MAX_SOLVE_SIZE` (the graph grows as ``30 n``
-    nodes); the number of right-hand sides may be dynamic.
+    The matrix size must be static and at most `MAX_SOLVE_SIZE` (the graph grows as about
+    ``25 n`` nodes); the number of right-hand sides may be dynamic.
     """
 
     @classmethod
@@ -551,37 +550,35 @@ class MatrixSolve:
 
 
 def _solve(b, a, rhs, n):
+    # Work on the augmented matrix [A | B]: one row swap and one update per step for both.
+    m = b.op("Concat", a, rhs, axis=-1)
+    dtype = b.np_dtype(a)
     rows = np.arange(n)
-    shape_a, shape_b = b.op("Shape", a), b.op("Shape", rhs)
-    row_index = b.ints(rows)
+    row_index, shape = b.ints(rows), b.op("Shape", m)
     for k in range(n - 1):
-        # Pivot: the largest |A[r, k]| for r >= k, swapped into row k (the same swap on B).
-        column = b.take(a, k, axis=-1)
-        candidates = b.op("Where", b.const(rows >= k, np.bool_), b.op("Abs", column),
-                          b.const_like(-1, a))
+        # Pivot: the largest |M[r, k]| for r >= k, swapped into row k.
+        k_scalar, k_list = b.ints(k), b.ints([k])
+        penalty = b.const(np.where(rows >= k, 0, -np.inf), dtype)
+        candidates = b.op("Add", b.op("Abs", b.op("Gather", m, k_scalar, axis=-1)), penalty)
         pivot_row = b.op("ArgMax", candidates, axis=-1, keepdims=1)
-        k_const = b.ints(k)
-        swapped = b.op("Where", b.op("Equal", row_index, pivot_row), k_const, row_index)
-        permutation = b.unsqueeze(
-            b.op("Where", b.const(rows == k, np.bool_), pivot_row, swapped), [-1])
-        a = b.op("GatherElements", a, b.op("Expand", permutation, shape_a), axis=-2)
-        rhs = b.op("GatherElements", rhs, b.op("Expand", permutation, shape_b), axis=-2)
+        swapped = b.op("Where", b.op("Equal", row_index, pivot_row), k_scalar, row_index)
+        permutation = b.op("Where", b.const(rows == k, np.bool_), pivot_row, swapped)
+        permutation = b.op("Expand", b.unsqueeze(permutation, [-1]), shape)
+        m = b.op("GatherElements", m, permutation, axis=-2)
         # Eliminate column k below row k.
-        pivot_a, pivot_b = b.take(a, [k], axis=-2), b.take(rhs, [k], axis=-2)
-        pivot = b.take(pivot_a, [k], axis=-1)
-        below = b.op("Mul", b.take(a, k, axis=-1), b.const(rows > k, b.np_dtype(a)))
-        factors = b.unsqueeze(b.op("Div", below, b.squeeze(pivot, [-1])), [-1])
-        a = b.op("Sub", a, b.op("Mul", factors, pivot_a))
-        rhs = b.op("Sub", rhs, b.op("Mul", factors, pivot_b))
+        pivot_row = b.op("Gather", m, k_list, axis=-2)
+        pivot = b.op("Gather", pivot_row, k_list, axis=-1)
+        below = b.op("Mul", b.op("Gather", m, k_list, axis=-1), b.const((rows > k)[:, None], dtype))
+        m = b.op("Sub", m, b.op("Mul", b.op("Div", below, pivot), pivot_row))
     # Back substitution on the upper triangle, last row first.
     solved = None
     for k in reversed(range(n)):
-        row = b.take(a, [k], axis=-2)
-        value = b.take(rhs, [k], axis=-2)
+        row = b.op("Gather", m, b.ints([k]), axis=-2)
+        value = b.op("Slice", row, b.ints([n]), b.ints([np.iinfo(np.int64).max]), b.ints([-1]))
         if solved is not None:
             upper = b.op("Slice", row, b.ints([k + 1]), b.ints([n]), b.ints([-1]))
             value = b.op("Sub", value, b.op("MatMul", upper, solved))
-        x = b.op("Div", value, b.take(row, [k], axis=-1))
+        x = b.op("Div", value, b.op("Gather", row, b.ints([k]), axis=-1))
         solved = x if solved is None else b.op("Concat", x, solved, axis=-2)
     return solved
 
@@ -605,7 +602,8 @@ HANDLED_OPS = tuple(sorted(name for names, _ in _HANDLERS
 
 
 def register() -> None:
-    """Register this module's handlers with tf2onnx (once; later calls do nothing)."""
+    """Register this module's handlers with tf2onnx and guard its Gemm rewriter (see
+    `_guard_gemm_rewriter`); once, later calls do nothing."""
     global _REGISTERED
     with _LOCK:
         if _REGISTERED:
@@ -615,7 +613,40 @@ def register() -> None:
 
         for names, handler in _HANDLERS:
             tf_op(names)(handler)
+        _guard_gemm_rewriter()
         _REGISTERED = True
+
+
+def _guard_gemm_rewriter():
+    """Keep tf2onnx's Gemm rewriter to scalar ``alpha``/``beta``.
+
+    tf2onnx 1.17 fuses ``MatMul * c + d`` into ``Gemm(alpha=c)`` whenever the constant ``c``
+    has one row, so a per-element scale of shape ``[1, n]`` (Meta-SGD's learned step sizes for
+    a ``Dense`` kernel with one input) becomes a list-valued ``alpha``: an invalid model that
+    ``onnx.checker`` rejects. Only single-element constants are fused now (as a float); the
+    others stay ``Mul`` and ``Add``.
+    """
+    from tf2onnx.rewriter import gemm_rewriter
+
+    original = gemm_rewriter.get_gemm_attr
+    if getattr(original, "_keras_meta_guard", False):
+        return
+
+    def get_gemm_attr(match):
+        scales = {}
+        for arg in ("alpha", "beta"):
+            op = match.get_op(arg)
+            if op is not None:
+                value = np.asarray(op.get_tensor_value(as_list=False))
+                if value.size != 1 or value.ndim > 2:
+                    return {}, False
+                scales[arg] = float(value.reshape(()))
+        attr, valid = original(match)
+        attr.update(scales)
+        return attr, valid
+
+    get_gemm_attr._keras_meta_guard = True
+    gemm_rewriter.get_gemm_attr = get_gemm_attr
 
 
 def supported_ops(opset: int = DEFAULT_OPSET) -> frozenset[str]:
@@ -720,20 +751,102 @@ def _rename(graph, old: str, new: str) -> None:
             value.name = new
 
 
-def _expected_names(concrete):
+_CATCH_ERRORS = "TF2ONNX_CATCH_ERRORS"
+_CONVERT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _optimizer_without_copies(enabled):
+    """Set TF2ONNX_CATCH_ERRORS for the duration (when ``enabled`` and the user has not set it).
+
+    tf2onnx 1.17 deep-copies the whole graph before each optimizer pass, so that a failing pass
+    can be skipped; that is most of the conversion time of an adaptation graph (2-3x). It skips
+    the copies when TF2ONNX_CATCH_ERRORS is set, to any value (convert.py compares the
+    variable's name, not its value, with "TRUE").
+    """
+    if not enabled or _CATCH_ERRORS in os.environ:
+        yield
+        return
+    os.environ[_CATCH_ERRORS] = "FALSE"
+    try:
+        yield
+    finally:
+        os.environ.pop(_CATCH_ERRORS, None)
+
+
+def _from_function(concrete, signature, opset, name):
+    """``tf2onnx.convert.from_function``, failing when a handler logged an error.
+
+    The first attempt runs the optimizer without its safety copies; if that attempt raises, the
+    conversion runs again tf2onnx's default way (an optimizer pass that fails is then skipped).
+    """
+    from tf2onnx import convert
+
+    logger = logging.getLogger("tf2onnx")
+    with _CONVERT_LOCK:  # tf2onnx keeps its op mapping in globals
+        for fast in (True, False):
+            errors = _ErrorRecords()
+            logger.addHandler(errors)
+            try:
+                with _optimizer_without_copies(fast):
+                    model, _ = convert.from_function(_FixedConcrete(concrete),
+                                                     input_signature=signature, opset=opset)
+                break
+            except Exception:
+                if not fast:
+                    raise
+            finally:
+                logger.removeHandler(errors)
+    if errors.messages:
+        raise ValueError(f"tf2onnx failed to convert {name}:\n  " + "\n  ".join(errors.messages)
+                         + f"\n{_WHAT_TO_DO}")
+    return model
+
+
+def _check_name_clash(concrete, name) -> None:
+    """ONNX names every value once: an output key cannot also be an input's name."""
+    import tensorflow as tf
+
+    inputs = {s.name for s in tf.nest.flatten(concrete.structured_input_signature)
+              if isinstance(s, tf.TensorSpec) and s.name}
+    outputs = concrete.structured_outputs
+    clash = sorted(inputs & set(outputs)) if isinstance(outputs, dict) else []
+    if clash:
+        raise ValueError(
+            f"Cannot convert {name} to ONNX: output(s) {clash} have the name of an input, and an "
+            "ONNX graph names each value once (tf2onnx fails with \"graph input ... not exist\"). "
+            "Give the output another key (e.g. 'next_state' for a recurrent state).")
+
+
+def _set_names(graph, concrete) -> None:
+    """Name the ONNX inputs as the TensorSpecs and the outputs as the returned dict's keys."""
     import tensorflow as tf
 
     specs = [s for s in tf.nest.flatten(concrete.structured_input_signature)
              if isinstance(s, tf.TensorSpec)]
-    inputs = [s.name for s in specs]
-    outputs = None
+    inputs = [v for v in graph.input if v.name not in {i.name for i in graph.initializer}]
+    if len(inputs) != len(specs):
+        raise ValueError(f"The ONNX graph has {len(inputs)} inputs; the signature has "
+                         f"{len(specs)}.")
+    for value, spec in zip(list(inputs), specs):
+        if spec.name and value.name != spec.name:
+            _rename(graph, value.name, spec.name)
     structured = concrete.structured_outputs
-    if isinstance(structured, dict):
-        flat = tf.nest.flatten(structured)
-        keys = sorted(structured)  # tf.nest flattens dicts in sorted key order
-        if len(flat) == len(keys):
-            outputs = keys
-    return inputs, outputs
+    if not isinstance(structured, dict):
+        return
+    keys = {}
+    for key, tensor in structured.items():
+        if not isinstance(key, str) or not hasattr(tensor, "name"):
+            return
+        keys[tensor.name] = key
+    for value in list(graph.output):
+        key = keys.get(value.name)
+        if key is not None and key != value.name:
+            _rename(graph, value.name, key)
+    names = sorted(v.name for v in graph.output)
+    if names != sorted(keys.values()):
+        raise ValueError(f"The ONNX outputs {names} do not match the returned keys "
+                         f"{sorted(keys.values())}.")
 
 
 def convert_function(function, input_signature=None, output_path=None,
@@ -762,10 +875,11 @@ def convert_function(function, input_signature=None, output_path=None,
     import onnx
     import onnxruntime
     import tensorflow as tf
-    from tf2onnx import convert, tf_loader
+    from tf2onnx import tf_loader
 
     concrete = _concrete_function(function, input_signature)
     name = concrete.name.decode() if isinstance(concrete.name, bytes) else str(concrete.name)
+    _check_name_clash(concrete, name)
     input_names = [t.name for t in concrete.inputs if t.dtype != tf.resource]
     output_names = [t.name for t in concrete.outputs if t.dtype != tf.resource]
     frozen = tf_loader.from_function(concrete, input_names, output_names)
@@ -776,39 +890,11 @@ def convert_function(function, input_signature=None, output_path=None,
             f"ops that neither tf2onnx nor export.onnx_ops convert:\n{describe_unsupported(found)}"
             f"\n{_WHAT_TO_DO}")
 
-    errors = _ErrorRecords()
-    tf2onnx_logger = logging.getLogger("tf2onnx")
-    tf2onnx_logger.addHandler(errors)
-    try:
-        signature = list(input_signature) if input_signature is not None else [
-            s for s in tf.nest.flatten(concrete.structured_input_signature)
-            if isinstance(s, tf.TensorSpec)]
-        model, _ = convert.from_function(_FixedConcrete(concrete), input_signature=signature,
-                                         opset=opset)
-    finally:
-        tf2onnx_logger.removeHandler(errors)
-    if errors.messages:
-        raise ValueError(f"tf2onnx failed to convert {name}:\n  "
-                         + "\n  ".join(errors.messages) + f"\n{_WHAT_TO_DO}")
-
-    inputs, outputs = _expected_names(concrete)
-    graph = model.graph
-    for value, name in zip(list(graph.input), inputs):
-        if name and value.name != name:
-            _rename(graph, value.name, name)
-    if outputs is not None:
-        by_tensor = {t.name: key for key, t in zip(outputs, tf.nest.flatten(
-            concrete.structured_outputs))}
-        for value in list(graph.output):
-            key = by_tensor.get(value.name) or by_tensor.get(value.name.split(":")[0] + ":0")
-            if key and value.name != key:
-                _rename(graph, value.name, key)
-    got_inputs = [v.name for v in graph.input]
-    got_outputs = [v.name for v in graph.output]
-    if [n for n in inputs if n] != [n for n, e in zip(got_inputs, inputs) if e]:
-        raise ValueError(f"ONNX inputs {got_inputs} do not match the signature {inputs}.")
-    if outputs is not None and sorted(got_outputs) != outputs:
-        raise ValueError(f"ONNX outputs {got_outputs} do not match the returned keys {outputs}.")
+    signature = list(input_signature) if input_signature is not None else [
+        s for s in tf.nest.flatten(concrete.structured_input_signature)
+        if isinstance(s, tf.TensorSpec)]
+    model = _from_function(concrete, signature, opset, name)
+    _set_names(model.graph, concrete)
 
     onnx.checker.check_model(model)
     try:

@@ -1,9 +1,9 @@
 """Export a meta-trained RL^2 policy: one recurrent step as a serving signature.
 
 The client keeps the recurrent state: it starts a trial with zeros ``[B, hidden_units]`` and
-feeds back the ``state`` output with each step's observation, previous action, reward and done
-flag. The adaptation to the task happens in that state, so an edge device runs the learned
-learner by calling the one-step graph in a loop.
+feeds the ``next_state`` output back as ``state`` with each step's observation, previous action,
+reward and done flag. The adaptation to the task happens in that state, so an edge device runs
+the learned learner by calling the one-step graph in a loop.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from export.signatures import Signature
 
 def policy_signatures(policy) -> list[Signature]:
     """``serving_default``: ``observation, prev_action, prev_reward, done, state`` ->
-    distribution parameters (``logits`` and ``probabilities``, or ``mean`` and ``std``) and the
-    new ``state``."""
+    distribution parameters (``logits`` and ``probabilities``, or ``mean`` and ``std``) and
+    ``next_state`` (an ONNX graph cannot reuse the input name ``state`` for an output)."""
     from keras_meta.rl.learners.rl2 import RL2Policy
 
     if not isinstance(policy, RL2Policy):
@@ -42,7 +42,7 @@ def policy_signatures(policy) -> list[Signature]:
         else:
             mean, log_std = distribution.split(params)
             out = {"mean": mean, "std": tf.exp(log_std)}
-        return {**out, "state": new_state}
+        return {**out, "next_state": new_state}
 
     return [Signature("serving_default", step, specs, specs)]
 

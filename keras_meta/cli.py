@@ -167,9 +167,23 @@ def _demo(args) -> int:
           "meta-steps; pretrained 2.41 / 2.23 / 2.19)")
     print(f"Plots and logs: {args.run_dir}/*/ (fits.png, adaptation_curve.png, "
           "learning_curve.png)")
+    _demo_export(Path(args.run_dir) / "demo-sinusoid-maml", Path(args.run_dir) / "exports")
     if args.omniglot_steps:
         _demo_omniglot(args, verbose)
     return 0
+
+
+def _demo_export(run_dir: Path, base: Path) -> None:
+    """Export a demo run for TF Serving, ONNX and LiteRT, checked against the model."""
+    from export import cli as export_cli
+
+    print(f"\n== Exporting {run_dir.name} (SavedModel for TF Serving, ONNX, LiteRT) -> {base}")
+    parser = argparse.ArgumentParser()
+    export_cli.add_arguments(parser)
+    export_cli.run(parser.parse_args([str(run_dir), "--base-path", str(base), "--format",
+                                      "savedmodel,onnx,litert", "--version", "1",
+                                      "--overwrite"]))
+    print(f"Serve it: keras-meta serve --model_config_file {base}/models.config")
 
 
 def _train_and_evaluate(config, run_dir, verbose, what, evaluating):
@@ -202,6 +216,7 @@ def _demo_omniglot(args, verbose) -> None:
           "chance 20%; ProtoNets paper after full training: 98.8%)")
     print(f"Plots: {run_dir}/episode.png (one test episode with predictions), "
           "learning_curve.png")
+    _demo_export(run_dir, Path(args.run_dir) / "exports")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def play(step, policy, steps=12, batch=3, seed=0):
                   "prev_reward": rng.standard_normal((batch, 1)).astype(np.float32),
                   "done": np.full((batch, 1), float(t % 4 == 0), np.float32), "state": state}
         out = step(inputs)
-        state = np.asarray(out["state"])
+        state = np.asarray(out["next_state"])
         prev_action = np.eye(policy.prev_action_size, dtype=np.float32)[
             np.asarray(out[next(iter(out))]).argmax(-1) % policy.prev_action_size]
         outputs.append({k: np.asarray(v) for k, v in out.items()})
@@ -35,8 +35,8 @@ def test_policy_step_exports_and_runs_a_trial_like_the_policy(tmp_path, distribu
     result = export.export_policy(policy, tmp_path, "rl2", formats="savedmodel")
     assert result.parity.worst <= 1e-4
     fn = tf.saved_model.load(str(result.path)).signatures["serving_default"]
-    keys = ("logits", "probabilities", "state") if distribution.discrete else (
-        "mean", "std", "state")
+    keys = ("logits", "probabilities", "next_state") if distribution.discrete else (
+        "mean", "std", "next_state")
     assert set(fn.structured_outputs) == set(keys)
 
     def in_memory(inputs):
@@ -52,7 +52,7 @@ def test_policy_step_exports_and_runs_a_trial_like_the_policy(tmp_path, distribu
         for k in keys:
             np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6)
     # The state carries information: it moves during the trial.
-    assert np.abs(exported[-1]["state"] - exported[0]["state"]).max() > 1e-3
+    assert np.abs(exported[-1]["next_state"] - exported[0]["next_state"]).max() > 1e-3
 
 
 def test_only_rl2_policies_export_as_policies(tmp_path):
