@@ -55,8 +55,11 @@ class ExportResult:
                  f"{', '.join(self.signatures)}",
                  f"  parity with the in-memory model: worst relative error "
                  f"{self.parity.worst:.1e} (tolerance {self.parity.tolerance:g})"]
-        for key, err in sorted(self.parity.errors.items()):
-            lines.append(f"    {key:<48} {err:.1e}")
+        worst: dict[str, float] = {}
+        for key, err in self.parity.errors.items():
+            artifact = key.split("/")[0]
+            worst[artifact] = max(worst.get(artifact, 0.0), err)
+        lines.append("    " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
         for name, info in sorted(self.quantized.items()):
             lines.append(f"  {name}: {info['bytes'] / 1e6:.2f} MB "
                          f"({info['size_ratio']:.2f}x the float file), relative error "

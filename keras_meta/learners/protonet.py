@@ -30,7 +30,7 @@ class ProtoNet(MetricLearner):
     def prototypes(embeddings, labels, ways):
         """``[..., ways, D]`` class means of ``[..., S, D]`` embeddings."""
         onehot = tf.one_hot(labels, ways, dtype=embeddings.dtype)
-        sums = tf.einsum("...sw,...sd->...wd", onehot, embeddings)
+        sums = tf.matmul(onehot, embeddings, transpose_a=True)
         return sums / tf.maximum(tf.reduce_sum(onehot, axis=-2)[..., None], 1.0)
 
     def fit_head(self, embeddings, labels, ways):
