@@ -57,3 +57,37 @@ def test_export_command_rejects_bad_input(run_dir, tmp_path, capsys):
     assert cli.main(["export", str(run_dir), "--base-path", str(tmp_path), "--format",
                      "zip"]) == 2
     assert "Unknown export format 'zip'" in capsys.readouterr().err
+
+
+OMNIGLOT_TINY = {
+    "tasks": {"name": "omniglot", "split": "vinyals", "ways": 5, "shots": 1, "queries": 2},
+    "model": {"name": "conv4", "input_shape": [28, 28, 1], "ways": 0, "filters": 8},
+    "loss": "sparse_categorical_crossentropy_from_logits",
+    "training": {"meta_batch_size": 2, "meta_steps": 4, "steps_per_epoch": 2,
+                 "steps_per_execution": 1, "validation_episodes": 0},
+    "evaluation": {"episodes": 4, "steps": [0], "meta_batch_size": 2},
+}
+
+
+@pytest.mark.parametrize("learner", [
+    {"name": "maml", "update_rule": 0.4, "inner_steps": 1},
+    {"name": "anil", "update_rule": 0.4, "inner_steps": 1},
+    {"name": "protonet"},
+    {"name": "ridge"},
+])
+def test_every_exportable_learner_exports_from_the_command_line(tmp_path, learner):
+    from keras_meta import config as config_lib
+
+    config = config_lib.merge(config_lib.DEFAULTS, OMNIGLOT_TINY)
+    config["name"] = "tiny-" + learner["name"]
+    config["learner"] = learner
+    if learner["name"] in ("maml", "anil"):
+        config["model"]["ways"] = 5
+    config_lib.validate(config)
+    runs.train(config, tmp_path / "run", verbose=0)
+    assert cli.main(["export", str(tmp_path / "run"), "--base-path", str(tmp_path / "e"),
+                     "--format", "savedmodel,onnx,tflite"]) == 0
+    version = tmp_path / "e" / config["name"] / "1"
+    assert (version / "saved_model.pb").exists()
+    assert (version / "onnx" / "adapt.onnx").exists()
+    assert (version / "litert" / "serving_default.tflite").exists()

@@ -130,3 +130,17 @@ def test_rl2_policy_step_matches_in_onnx(tmp_path):
                                                       "prev_reward", "done", "state")))
     assert relative_error(out["logits"], logits.numpy()) <= TOL
     assert relative_error(out["next_state"], state.numpy()) <= TOL
+
+
+def test_unsupported_layer_fails_at_export_naming_op_and_layer(tmp_path):
+    import keras
+
+    net = keras.Sequential([keras.Input((8, 8, 2)),
+                            keras.layers.DepthwiseConv2D(3, name="depthwise"),
+                            keras.layers.Flatten(), keras.layers.Dense(3)])
+    learner = MAML(net, update_rule=0.1,
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    spec = EpisodeSpec((8, 8, 2), support_size=3, query_size=3, num_classes=3)
+    with pytest.raises(ValueError, match="DepthwiseConv2dNativeBackpropFilter.*depthwise"):
+        export.export_learner(learner, tmp_path, "dw", spec=spec, formats="savedmodel,onnx")
+    assert [p.name for p in (tmp_path / "dw").iterdir()] == []
