@@ -71,17 +71,18 @@ OMNIGLOT_TINY = {
 
 @pytest.mark.parametrize("learner", [
     {"name": "maml", "update_rule": 0.4, "inner_steps": 1},
+    {"name": "meta_sgd", "initial_learning_rate": 0.4, "inner_steps": 1},
     {"name": "anil", "update_rule": 0.4, "inner_steps": 1},
     {"name": "protonet"},
     {"name": "ridge"},
-])
+], ids=lambda learner: learner["name"])
 def test_every_exportable_learner_exports_from_the_command_line(tmp_path, learner):
     from keras_meta import config as config_lib
 
     config = config_lib.merge(config_lib.DEFAULTS, OMNIGLOT_TINY)
     config["name"] = "tiny-" + learner["name"]
     config["learner"] = learner
-    if learner["name"] in ("maml", "anil"):
+    if learner["name"] in ("maml", "meta_sgd", "anil"):
         config["model"]["ways"] = 5
     config_lib.validate(config)
     runs.train(config, tmp_path / "run", verbose=0)
