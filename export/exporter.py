@@ -174,6 +174,7 @@ def export_signatures(
     inputs: dict[str, dict[str, np.ndarray]] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     metadata: dict | None = None,
+    models_config: bool = True,
 ) -> ExportResult:
     """Export any list of `Signature`s (the general mechanism under `export_learner`).
 
@@ -181,17 +182,18 @@ def export_signatures(
         signatures: the signatures to serve.
         track: the Keras models and layers whose variables the signatures use.
         inputs: per signature, check inputs fitting its ``edge_inputs`` (default: random).
+        models_config: update ``<base>/models.config`` (TF Serving's model list).
         Other arguments as `export_learner`.
     """
     return _export(list(signatures), list(track), base_path, name, formats=formats,
                    version=version, overwrite=overwrite, examples=None, quantization=(),
                    calibration=None, tolerance=tolerance, info=dict(metadata or {}),
-                   inputs=inputs)
+                   inputs=inputs, models_config=models_config)
 
 
 def _export(signatures: list[Signature], track, base_path, name, *, formats, version,
             overwrite, examples, quantization, calibration, tolerance, info,
-            inputs=None) -> ExportResult:
+            inputs=None, models_config=True) -> ExportResult:
     from export.savedmodel import (
         check_savedmodel,
         reference_outputs,
@@ -252,7 +254,7 @@ def _export(signatures: list[Signature], track, base_path, name, *, formats, ver
         (staging / METADATA_FILE).write_text(json.dumps(info, indent=2) + "\n")
         files = {str(p.relative_to(staging)): p.stat().st_size
                  for p in sorted(staging.rglob("*")) if p.is_file()}
-    if "savedmodel" in formats:
+    if "savedmodel" in formats and models_config:
         layout.write_models_config(base_path)
     return ExportResult(base_path / name / str(version), name, version, formats,
                         tuple(s.name for s in signatures), files, report, quantized)

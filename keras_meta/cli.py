@@ -13,7 +13,7 @@ EPILOG = """examples:
   keras-meta train configs/sinusoid_maml.yaml --set training.meta_steps=20000
   keras-meta evaluate runs/sinusoid-maml --steps 0 1 5 10
   keras-meta export runs/sinusoid-maml --format savedmodel,onnx,tflite
-  keras-meta serve --model_base_path exports/sinusoid-maml
+  keras-meta serve exports/
 """
 
 
@@ -57,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     export_cli.add_arguments(p)
 
+    from serving import cli as serving_cli
+
+    p = sub.add_parser("serve", help="serve exports with TF Serving's REST and gRPC APIs",
+                       description=serving_cli.DESCRIPTION, epilog=serving_cli.EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    serving_cli.add_arguments(p)
+
     p = sub.add_parser("demo", help="a short demonstration of the product",
                        description="Meta-train MAML on sinusoid regression tasks, adapt to "
                        "600 unseen tasks from 5 examples each and compare the error before and "
@@ -71,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        # Before anything imports TensorFlow: the ONNX backend runs without it.
+        return serving_cli.run(args)
     import tensorflow as tf
 
     # TensorFlow's Python logger warns about retracing when Keras builds its evaluation
@@ -124,9 +134,10 @@ DEMO_OMNIGLOT = {
 DEMO_CONFIG = {
     "name": "demo-sinusoid-maml",
     "seed": 0,
-    "tasks": {"name": "sinusoid", "shots": 5},
+    "tasks": {"name": "sinusoid", "shots": 10},
     "model": {"name": "mlp", "hidden": [40, 40], "outputs": 1},
-    "learner": {"name": "maml", "update_rule": 0.01, "inner_steps": 1, "eval_inner_steps": 10},
+    "learner": {"name": "maml", "update_rule": 0.001, "inner_steps": 1,
+                "eval_inner_steps": 10},
     "loss": "mse",
     "optimizer": {"name": "adam", "learning_rate": 1e-3, "epsilon": 1e-7},
     "training": {"meta_batch_size": 25, "meta_steps": 10000, "steps_per_epoch": 1000,

@@ -1,0 +1,7 @@
+"""`python -m serving ...`: the server without the `keras-meta` command (and its imports)."""
+
+import sys
+
+from serving.cli import main
+
+sys.exit(main())
