@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -72,6 +73,7 @@ def main() -> int:
 
     env = environment(("tensorflow", "keras", "numpy", "tf2onnx", "onnx", "onnxruntime",
                        "ai-edge-litert"))
+    env["load_average_at_start"] = round(os.getloadavg()[0], 2)
     learner, config = runs.load_learner(args.run_dir)
     tasks = Omniglot(ways=5, shots=1, queries=15, split=config["tasks"]["split"])
     test = tasks.episodes("test", args.episodes, seed=2024)
@@ -166,7 +168,9 @@ def main() -> int:
         lines.append(f"| ONNX {r['graph']} | {r['accuracy']:.2f} ± {r['ci95']:.2f} | "
                      f"{r['drop']:+.2f} | {r['bytes'] / 1e6:.2f} MB | {r['size_ratio']:.2f}x |")
     lines.append("\nLatency on this machine (median and 99th percentile of "
-                 f"{args.repeats} calls; adapt graphs {max(20, args.repeats // 4)} calls):\n")
+                 f"{args.repeats} calls; adapt graphs {max(20, args.repeats // 4)} calls; load "
+                 f"average {env['load_average_at_start']} at the start, "
+                 f"{os.getloadavg()[0]:.2f} at the end: other jobs shared the 2 cores):\n")
     lines.append("| graph | batch | runtime | median ms | p99 ms |")
     lines.append("|---|---|---|---|---|")
     for r in latency:
