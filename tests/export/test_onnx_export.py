@@ -63,7 +63,7 @@ def test_omniglot_maml_adapt_graph_matches_tensorflow_on_real_episodes(tmp_path,
                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     result = export.export_learner(learner, tmp_path, "maml", spec=spec,
                                    formats="savedmodel,onnx", examples=examples)
-    assert result.parity.errors["onnx/adapt/logits"] <= TOL
+    assert result.parity.worst <= TOL  # predict and adapt graphs, on the real episode
     sx, sy, qx = examples
     logits = run(result.path / "onnx" / "adapt.onnx", support_x=sx, support_y=sy,
                  query_x=qx)["logits"]
