@@ -131,3 +131,29 @@ def test_without_tensorflow_installed_rest_still_serves(exports):
         code, _, err = stop(process)
     assert code == 0, err
     assert "skipping warm-up" in err
+
+
+RUN_KERAS_META = """
+from keras_meta.cli import main
+sys.exit(main(["serve"] + sys.argv[1:]))
+"""
+
+
+def test_keras_meta_serve_with_onnx_never_imports_tensorflow(exports):
+    """`keras-meta serve` too: the keras_meta package and its CLI load TensorFlow lazily."""
+    rest = free_port()
+    env = {**os.environ, "PYTHONPATH": REPO}
+    process = subprocess.Popen(
+        [sys.executable, "-c", REPORT + RUN_KERAS_META, "--backend=onnx", "--port=0",
+         f"--rest_api_port={rest}", exports.root],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(process, f"http://127.0.0.1:{rest}/v1/models/{MODEL}")
+        x = example_inputs()["serving_default"]["x"]
+        response = requests.post(f"http://127.0.0.1:{rest}/v1/models/{MODEL}:predict",
+                                 json={"instances": x.tolist()}, timeout=30)
+        assert response.status_code == 200, response.text
+    finally:
+        code, out, err = stop(process)
+    assert code == 0, err
+    assert "TENSORFLOW-MODULES:\n" in out, out
