@@ -1,18 +1,21 @@
-"""RL^2 on Bernoulli bandits (k=5, n=10): held-out score against the classical baselines.
+"""RL^2 on Bernoulli bandits (k arms, n pulls): held-out score against the classical baselines.
 
-Trains `keras_meta.rl.learners.RL2` (GRU(64), PPO + GAE, trials played inside the graph)
-for `--iterations` PPO iterations of `--batch` trials each, once per training seed; scores
-the trained policy on the same held-out tasks as the baselines (test split, seed 0) with
-`keras_meta.rl.evaluate` in the numpy environment (sampled actions, and the most likely
-action); writes docs/results/rl2.md with the learning curve, wall times and environment
-steps.
+Trains `keras_meta.rl.learners.RL2` (GRU, PPO + GAE, trials played inside the graph) for
+`--iterations` PPO iterations of `--batch` trials each (or until `--max-minutes`), once per
+training seed; scores the trained policy on the same held-out tasks as the baselines (test
+split, seed 0, the same environment seed) with `keras_meta.rl.evaluate` in the numpy
+environment. The reported score is the one of *sampled* actions (the policy as trained);
+the most likely action is reported alongside. Writes the cell ``k=<k>, n=<n>`` of
+docs/results/rl2.json and re-renders docs/results/rl2.md from all cells there.
 
-    .venv/bin/python benchmarks/rl2_bandits.py [--iterations 300] [--seeds 0 1 2]
+    .venv/bin/python benchmarks/rl2_bandits.py --arms 5 --pulls 10 [--iterations 1000] \
+        [--final-learning-rate 0] [--final-entropy-coefficient 0] [--seeds 0 1 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -25,23 +28,115 @@ import keras_meta.rl as rl
 from keras_meta.rl.baselines.bandits import BEST_UCB1_C
 from keras_meta.rl.learners import RL2, RL2Agent, task_batch
 
-CONFIG = {"hidden_units": 64, "discount": 1.0, "gae_lambda": 0.3, "clip_ratio": 0.2,
-          "ppo_epochs": 4, "num_minibatches": 4, "entropy_coefficient": 0.01,
-          "value_coefficient": 0.5, "max_grad_norm": 1.0}
+UCB1_SWEEP = (0.05, 0.1, 0.2, 0.3)
 
 
-def train(seed: int, args: argparse.Namespace, env: rl.BernoulliBanditRL2, tasks) -> dict:
-    """Trains one RL^2 agent; returns its curve, final scores and timings."""
+def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
+    """The RL^2 / PPO / schedule arguments shared by the bandit and MDP benchmarks."""
+    add = parser.add_argument
+    add("--iterations", type=int, default=defaults.get("iterations", 1000))
+    add("--batch", type=int, default=defaults.get("batch", 256), help="trials per iteration")
+    add("--learning-rate", type=float, default=defaults.get("learning_rate", 3e-3))
+    add("--final-learning-rate", type=float, default=defaults.get("final_learning_rate"),
+        help="decay the learning rate linearly to this over --iterations (default: constant)")
+    add("--hidden-units", type=int, default=defaults.get("hidden_units", 64))
+    add("--discount", type=float, default=defaults.get("discount", 1.0))
+    add("--gae-lambda", type=float, default=defaults.get("gae_lambda", 0.3))
+    add("--ppo-epochs", type=int, default=defaults.get("ppo_epochs", 4))
+    add("--minibatches", type=int, default=defaults.get("minibatches", 4))
+    add("--clip-ratio", type=float, default=defaults.get("clip_ratio", 0.2))
+    add("--entropy-coefficient", type=float, default=defaults.get("entropy_coefficient", 0.01))
+    add("--final-entropy-coefficient", type=float,
+        default=defaults.get("final_entropy_coefficient"),
+        help="decay the entropy weight linearly to this over --iterations (default: constant)")
+    add("--reward-scale", type=float, default=defaults.get("reward_scale", 1.0),
+        help="factor on the rewards for the advantages and the critic")
+    add("--pretrain-pulls", type=int, default=None,
+        help="first train on trials of this many pulls (bandits only), then copy the weights")
+    add("--pretrain-iterations", type=int, default=200)
+    add("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add("--tasks", type=int, default=1000, help="held-out test tasks")
+    add("--checkpoint-every", type=int, default=defaults.get("checkpoint_every", 50),
+        help="iterations per Keras epoch (the held-out score is recorded after each)")
+    add("--max-minutes", type=float, default=None,
+        help="stop a seed's training after the first checkpoint past this wall time")
+    add("--label", default="",
+        help="a variant's name: stored as its own cell next to the main one")
+    add("--out", default="docs/results")
+
+
+def rl2_config(args: argparse.Namespace) -> dict:
+    config = {"hidden_units": args.hidden_units, "discount": args.discount,
+              "gae_lambda": args.gae_lambda, "clip_ratio": args.clip_ratio,
+              "ppo_epochs": args.ppo_epochs, "num_minibatches": args.minibatches,
+              "entropy_coefficient": args.entropy_coefficient, "value_coefficient": 0.5,
+              "max_grad_norm": 1.0}
+    if args.reward_scale != 1.0:
+        config["reward_scale"] = args.reward_scale
+    if args.final_entropy_coefficient is not None:
+        config["entropy_decay_iterations"] = args.iterations
+        config["final_entropy_coefficient"] = args.final_entropy_coefficient
+    return config
+
+
+def optimizer_text(args: argparse.Namespace) -> str:
+    if args.final_learning_rate is None:
+        return f"Adam({args.learning_rate})"
+    return (f"Adam, learning rate decayed linearly from {args.learning_rate} to "
+            f"{args.final_learning_rate} over {args.iterations} iterations")
+
+
+#: Pre-training on short trials (`--pretrain-pulls`): the k=5, n=10 configuration.
+PRETRAIN_CONFIG = {"hidden_units": 64, "discount": 1.0, "gae_lambda": 0.3, "clip_ratio": 0.2,
+                   "ppo_epochs": 4, "num_minibatches": 4, "entropy_coefficient": 0.02,
+                   "value_coefficient": 0.5, "max_grad_norm": 1.0,
+                   "final_entropy_coefficient": 0.0}
+PRETRAIN_BATCH = 1024
+PRETRAIN_LEARNING_RATE = 3e-3
+
+
+def pretrain(seed: int, args: argparse.Namespace, short_env) -> RL2:
+    """RL^2 on the short trials of `short_env` (`PRETRAIN_CONFIG`, learning rate and entropy
+    weight decayed linearly to 0 over `args.pretrain_iterations`)."""
+    config = dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units,
+                  entropy_decay_iterations=args.pretrain_iterations)
+    short = RL2(short_env, **config)
+    short.compile(keras.optimizers.Adam(keras.optimizers.schedules.PolynomialDecay(
+        PRETRAIN_LEARNING_RATE, args.pretrain_iterations * 16, 0.0)))
+    short.fit(short.dataset(PRETRAIN_BATCH, seed=seed + 1000),
+              steps_per_epoch=args.pretrain_iterations, epochs=1, verbose=0)
+    return short
+
+
+def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
+          pretrain_env=None) -> dict:
+    """Trains one RL^2 agent; returns its curve, final held-out scores and timings."""
     keras.utils.set_random_seed(seed)
-    rl2 = RL2(rl.BernoulliBanditRL2(args.arms, args.pulls), **CONFIG)
-    rl2.compile(keras.optimizers.Adam(args.learning_rate))
+    start = time.perf_counter()
+    pre_steps = 0
+    if pretrain_env is not None:
+        short = pretrain(seed, args, pretrain_env)
+        pre_steps = int(short.env_steps.numpy())
+    rl2 = RL2(dynamics_env, **rl2_config(args))
+    if pretrain_env is not None:
+        rl2.policy.set_weights(short.policy.get_weights())
+    learning_rate = args.learning_rate
+    if args.final_learning_rate is not None:
+        learning_rate = keras.optimizers.schedules.PolynomialDecay(
+            args.learning_rate, args.iterations * args.ppo_epochs * args.minibatches,
+            args.final_learning_rate)
+    rl2.compile(keras.optimizers.Adam(learning_rate))
     data = rl2.dataset(args.batch, seed=seed)
     curve: list[tuple[int, int, float, float]] = []
+    if pretrain_env is not None:
+        curve.append((0, pre_steps, time.perf_counter() - start,
+                      rl.evaluate(env, RL2Agent(rl2), tasks).mean))
+        print(f"  seed {seed} after pre-training: {curve[-1][3]:.3f} ({curve[-1][2]:.0f} s)",
+              flush=True)
     first: list[float] = []
-    start = time.perf_counter()
 
     class Checkpoints(keras.callbacks.Callback):
-        """Times the first (tracing) step; scores the held-out tasks at the checkpoints."""
+        """Times the first (tracing) step; scores the held-out tasks after each epoch."""
 
         def on_train_batch_end(self, batch, logs=None):
             if not first:
@@ -49,9 +144,13 @@ def train(seed: int, args: argparse.Namespace, env: rl.BernoulliBanditRL2, tasks
 
         def on_epoch_end(self, epoch, logs=None):
             done = (epoch + 1) * args.checkpoint_every
-            if done in args.checkpoints or done == args.iterations:
-                curve.append((done, int(rl2.env_steps.numpy()), time.perf_counter() - start,
-                              rl.evaluate(env, RL2Agent(rl2), tasks).mean))
+            score = rl.evaluate(env, RL2Agent(rl2), tasks).mean
+            curve.append((done, pre_steps + int(rl2.env_steps.numpy()),
+                          time.perf_counter() - start, score))
+            print(f"  seed {seed} iteration {done}: {score:.3f} "
+                  f"({curve[-1][2]:.0f} s, entropy {logs.get('entropy', 0):.3f})", flush=True)
+            if args.max_minutes is not None and curve[-1][2] > 60 * args.max_minutes:
+                self.model.stop_training = True
 
     # One `fit` call: Keras keeps the dataset's iterator across epochs, so the task stream
     # is never restarted.
@@ -62,8 +161,8 @@ def train(seed: int, args: argparse.Namespace, env: rl.BernoulliBanditRL2, tasks
     sampled = rl.evaluate(env, RL2Agent(rl2), tasks)
     greedy = rl.evaluate(env, RL2Agent(rl2, deterministic=True), tasks)
     return {"seed": seed, "first_step_s": first[0], "train_s": train_s,
-            "rollout_steps_per_s": rollout_speed(rl2),
-            "env_steps": int(rl2.env_steps.numpy()), "curve": curve, "sampled": sampled,
+            "iterations": curve[-1][0], "rollout_steps_per_s": rollout_speed(rl2),
+            "env_steps": pre_steps + int(rl2.env_steps.numpy()), "curve": curve, "sampled": sampled,
             "mode": greedy}
 
 
@@ -78,86 +177,164 @@ def rollout_speed(rl2: RL2, batch: int = 1024, repeats: int = 5) -> float:
     return repeats * batch * rl2.dynamics.trial_length / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arms", type=int, default=5)
-    parser.add_argument("--pulls", type=int, default=10)
-    parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--batch", type=int, default=256, help="trials per PPO iteration")
-    parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--tasks", type=int, default=1000, help="held-out test tasks")
-    parser.add_argument("--checkpoint-every", type=int, default=25,
-                        help="iterations per Keras epoch (must divide --iterations)")
-    parser.add_argument("--checkpoints", type=int, nargs="*", default=[25, 50, 100, 200],
-                        help="iterations after which the held-out score is recorded")
-    parser.add_argument("--out", default="docs/results")
-    args = parser.parse_args()
-    if args.iterations % args.checkpoint_every:
-        parser.error("--checkpoint-every must divide --iterations")
+def score_text(score: rl.Score) -> str:
+    digits = 2 if abs(score.mean) < 20 else 1
+    return f"{score.mean:.{digits}f} ± {score.stderr:.{digits}f}"
+
+
+def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_env, env, tasks,
+             baselines: dict[str, rl.Score], notes: str = "",
+             pretrain_env=None) -> tuple[str, dict]:
+    """Trains every seed; returns the cell's markdown (a level-2 section) and its record."""
     record = environment(("numpy", "tensorflow", "keras", "tf-agents"))
     load_start = os.getloadavg()[0]
     start = time.perf_counter()
-
-    k, n = args.arms, args.pulls
-    tasks = rl.sample_bandit_tasks(args.tasks, k, split="test")
-    env = rl.BernoulliBanditRL2(k, n, batch_size=args.tasks)
-    baselines = {
-        "Random": rl.evaluate(env, rl.RandomAgent(env.action_spec()), tasks),
-        "Greedy": rl.evaluate(env, rl.GreedyBandit(), tasks),
-        "Greedy, random ties": rl.evaluate(env, rl.GreedyBandit(tie_break="random"), tasks),
-        f"UCB1 (c={BEST_UCB1_C.get(n, 0.2)})": rl.evaluate(
-            env, rl.UCB1Bandit(BEST_UCB1_C.get(n, 0.2)), tasks),
-        "Thompson": rl.evaluate(env, rl.ThompsonBandit(), tasks),
-    }
-    if n <= 12:
-        baselines["Bayes-optimal policy"] = rl.evaluate(env, rl.BayesOptimalBandit(k, n), tasks)
     runs = []
     for seed in args.seeds:
-        runs.append(train(seed, args, env, tasks))
+        runs.append(train(seed, args, dynamics_env, env, tasks, pretrain_env))
         r = runs[-1]
         print(f"seed {seed}: {r['sampled']} (sampled), {r['mode']} (most likely action), "
-              f"{r['train_s']:.0f} s, {r['env_steps']} env steps")
+              f"{r['iterations']} iterations, {r['train_s']:.0f} s, {r['env_steps']} env steps",
+              flush=True)
     total = time.perf_counter() - start
 
     rows = ["| agent | held-out score (mean ± s.e.) |", "|---|---|"]
-    rows += [f"| {name} | {score} |" for name, score in baselines.items()]
+    rows += [f"| {name} | {score_text(score)} |" for name, score in baselines.items()]
     for r in runs:
-        rows.append(f"| **RL^2, seed {r['seed']}, sampled actions** | **{r['sampled']}** |")
-        rows.append(f"| RL^2, seed {r['seed']}, most likely action | {r['mode']} |")
-    timing = ["| seed | first step (trace) s | training s | env steps | env steps/s, training "
-              "| env steps/s, rollouts only |", "|---|---|---|---|---|---|"]
+        rows.append(f"| **RL^2, seed {r['seed']}, sampled actions** | "
+                    f"**{score_text(r['sampled'])}** |")
+        rows.append(f"| RL^2, seed {r['seed']}, most likely action | {score_text(r['mode'])} |")
+    timing = ["| seed | PPO iterations | first step (trace) s | training s | env steps "
+              "| env steps/s, training | env steps/s, rollouts only |",
+              "|---|---|---|---|---|---|---|"]
     for r in runs:
-        timing.append(f"| {r['seed']} | {r['first_step_s']:.1f} | {r['train_s']:.0f} | "
-                      f"{r['env_steps']:,} | {r['env_steps'] / r['train_s']:,.0f} | "
+        timing.append(f"| {r['seed']} | {r['iterations']} | {r['first_step_s']:.1f} | "
+                      f"{r['train_s']:.0f} | {r['env_steps']:,} | "
+                      f"{r['env_steps'] / r['train_s']:,.0f} | "
                       f"{r['rollout_steps_per_s']:,.0f} |")
     curve = ["| seed | iteration | env steps | wall s | held-out score (sampled) |",
              "|---|---|---|---|---|"]
     for r in runs:
-        curve += [f"| {r['seed']} | {i} | {s:,} | {w:.0f} | {score:.2f} |"
+        curve += [f"| {r['seed']} | {i} | {s:,} | {w:.0f} | {score:.3f} |"
                   for i, s, w, score in r["curve"]]
-    config = ", ".join(f"{key}={value}" for key, value in CONFIG.items())
-    text = markdown_header(f"RL^2 on Bernoulli bandits (k={k}, n={n})", record) + (
-        f"Held-out tasks: {args.tasks} tasks of the test split (seed 0), the same tasks and "
-        "environment seed for every agent, played in the numpy `BernoulliBanditRL2` with "
-        "`keras_meta.rl.evaluate`; score = total reward of the n-pull trial. Training: "
-        f"`RL2({config})`, Adam({args.learning_rate}), {args.iterations} PPO iterations of "
-        f"{args.batch} trials from the train split, trials played inside the graph "
-        "(`BanditDynamics` fused with the GRU policy in a `tf.while_loop`); the held-out "
-        "evaluations at the checkpoints are included in the training wall time. "
+    config = ", ".join(f"{key}={value}" for key, value in rl2_config(args).items())
+    header = markdown_header(title, record).replace("# ", "## ", 1)
+    stopped = ("" if args.max_minutes is None else
+               f" Training of a seed stopped at the first checkpoint after {args.max_minutes} "
+               "min of wall time (the iterations reached are in the table below; the "
+               "schedules were set for the full run).")
+    text = header + (
+        f"{tasks_text} Reported: the policy as trained, with *sampled* actions (bold); the most "
+        "likely action alongside. Training: "
+        f"`RL2({config})`, {optimizer_text(args)}, up to {args.iterations} PPO iterations of "
+        f"{args.batch} trials from the train split (training seed = task-stream seed), trials "
+        "played inside the graph (the family's `TrialDynamics` fused with the GRU policy in "
+        f"a `tf.while_loop`); the final policy is scored, no checkpoint selection.{stopped} "
+        "The held-out evaluations every "
+        f"{args.checkpoint_every} iterations are included in the training wall time. "
         f"Total wall time {total:.0f} s; load average (1 min) {load_start:.1f} at the start, "
         f"{os.getloadavg()[0]:.1f} at the end (other jobs shared the 2 cores; the runs used "
-        "`nice -n 19`, so wall times are upper bounds).\n\n## Scores\n\n"
-        + "\n".join(rows) + "\n\n## Wall time and environment steps\n\n"
-        "Training: PPO iterations including the rollouts, the 4 x 4 minibatch updates and "
-        "the checkpoint evaluations. Rollouts only: the trained policy playing 1024 trials "
-        "in one compiled `tf.while_loop` (no update).\n\n" + "\n".join(timing)
-        + "\n\n## Learning curve\n\n" + "\n".join(curve) + "\n")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "rl2.md").write_text(text)
+        f"`nice -n 19`, so wall times are upper bounds).{notes}\n\n### Scores\n\n"
+        + "\n".join(rows) + "\n\n### Wall time and environment steps\n\n"
+        f"Training: PPO iterations including the rollouts, the {args.ppo_epochs} x "
+        f"{args.minibatches} minibatch updates and the checkpoint evaluations. Rollouts only: "
+        "the trained policy playing 1024 trials in one compiled `tf.while_loop` (no update)."
+        "\n\n" + "\n".join(timing) + "\n\n### Learning curve\n\n" + "\n".join(curve) + "\n")
+    data = {"record": record, "config": rl2_config(args), "optimizer": optimizer_text(args),
+            "batch": args.batch, "total_s": total,
+            "baselines": {name: [s.mean, s.stderr] for name, s in baselines.items()},
+            "runs": [{"seed": r["seed"], "iterations": r["iterations"],
+                      "sampled": [r["sampled"].mean, r["sampled"].stderr],
+                      "most_likely": [r["mode"].mean, r["mode"].stderr],
+                      "train_s": r["train_s"], "first_step_s": r["first_step_s"],
+                      "env_steps": r["env_steps"],
+                      "rollout_steps_per_s": r["rollout_steps_per_s"],
+                      "curve": r["curve"]} for r in runs],
+            "markdown": text}
     print("\n".join(rows))
-    print(f"wrote {out / 'rl2.md'} in {total:.0f} s")
+    return text, data
+
+
+def write_results(out: Path, stem: str, title: str, intro: str, key: str, data: dict,
+                  order) -> None:
+    """Stores cell `key` in ``<stem>.json`` and renders ``<stem>.md`` from all cells."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{stem}.json"
+    cells = json.loads(path.read_text())["cells"] if path.exists() else {}
+    cells[key] = data
+    cells = dict(sorted(cells.items(), key=lambda item: order(item[0])))
+    path.write_text(json.dumps({"cells": cells}, indent=1) + "\n")
+    (out / f"{stem}.md").write_text(f"# {title}\n\n{intro}\n\n"
+                                    + "\n".join(c["markdown"] for c in cells.values()))
+    print(f"wrote {path} and {out / f'{stem}.md'} (cell {key!r})")
+
+
+def bandit_order(key: str) -> tuple:
+    """Cells by n, then k; the main cell of (k, n) first, then its variants; cells not
+    named ``k=.., n=..`` (a summary) before all."""
+    if not key.startswith("k="):
+        return (0, 0, False, key)
+    fields = dict(part.strip().split("=") for part in key.split(",")[:2])
+    return (int(fields["n"]), int(fields["k"]), key.count(",") > 1, key)
+
+
+def pretrain_text(args: argparse.Namespace) -> str:
+    if args.pretrain_pulls is None:
+        return ""
+    config = ", ".join(f"{key}={value}" for key, value in PRETRAIN_CONFIG.items())
+    return (f" Pre-training (curriculum): each seed first trains an RL^2 agent of the same "
+            f"size on trials of {args.pretrain_pulls} pulls of the same k (`RL2({config}, "
+            f"entropy_decay_iterations={args.pretrain_iterations})`, Adam with the learning "
+            f"rate decayed linearly from {PRETRAIN_LEARNING_RATE} to 0, "
+            f"{args.pretrain_iterations} iterations of {PRETRAIN_BATCH} trials, task stream "
+            "seed + 1000), then copies its weights into the agent trained above; iteration 0 "
+            "of the learning curve is the copied policy; the pre-training's environment steps "
+            "and wall time are included in the totals (and in the 'first step' column, "
+            "timed from the start of pre-training).")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arms", type=int, default=5)
+    parser.add_argument("--pulls", type=int, default=10)
+    add_training_arguments(parser)
+    args = parser.parse_args()
+    if args.iterations % args.checkpoint_every:
+        parser.error("--checkpoint-every must divide --iterations")
+    k, n = args.arms, args.pulls
+    tasks = rl.sample_bandit_tasks(args.tasks, k, split="test")
+    env = rl.BernoulliBanditRL2(k, n, batch_size=args.tasks)
+    start = time.perf_counter()
+    best_c = BEST_UCB1_C.get(n, 0.2)
+    baselines = {
+        "Random": rl.evaluate(env, rl.RandomAgent(env.action_spec()), tasks),
+        "Greedy": rl.evaluate(env, rl.GreedyBandit(), tasks),
+        "Greedy, random ties": rl.evaluate(env, rl.GreedyBandit(tie_break="random"), tasks),
+    }
+    for c in sorted(set(UCB1_SWEEP) | {best_c}):
+        name = f"UCB1 (c={c})" + (", the c of the baseline table" if c == best_c else "")
+        baselines[name] = rl.evaluate(env, rl.UCB1Bandit(c), tasks)
+    baselines["Thompson"] = rl.evaluate(env, rl.ThompsonBandit(), tasks)
+    if n <= 12:
+        baselines["Bayes-optimal policy"] = rl.evaluate(env, rl.BayesOptimalBandit(k, n), tasks)
+    baseline_s = time.perf_counter() - start
+    tasks_text = (
+        f"Held-out tasks: {args.tasks} tasks of the test split (seed 0), the same tasks and "
+        "environment seed for every agent, played in the numpy `BernoulliBanditRL2` with "
+        "`keras_meta.rl.evaluate`; score = total reward of the n-pull trial. Baselines as in "
+        f"`rl_baselines.md` (ties to the lowest arm unless marked), {baseline_s:.0f} s.")
+    key = f"k={k}, n={n}" + (f", {args.label}" if args.label else "")
+    text, data = run_cell(args, title=key, tasks_text=tasks_text,
+                          dynamics_env=rl.BernoulliBanditRL2(k, n), env=env, tasks=tasks,
+                          baselines=baselines, notes=pretrain_text(args),
+                          pretrain_env=(None if args.pretrain_pulls is None else
+                                        rl.BernoulliBanditRL2(k, args.pretrain_pulls)))
+    intro = ("RL^2 (`keras_meta.rl.learners.RL2`) on Bernoulli bandits of the RL^2 protocol "
+             "(shared/notes/meta-rl.md), scored on held-out tasks against the classical "
+             "baselines on the same tasks. Written by `benchmarks/rl2_bandits.py`, one "
+             "section per (k, n) cell; the raw numbers are in `rl2.json`.")
+    write_results(Path(args.out), "rl2", "RL^2 on Bernoulli bandits", intro, key, data,
+                  bandit_order)
 
 
 if __name__ == "__main__":

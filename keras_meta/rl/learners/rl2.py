@@ -160,7 +160,10 @@ class RL2(keras.Model):
     ``approx_kl``, ``clip_fraction`` (means over the epoch's updates), and ``env_steps``
     (environment steps played since construction, also the `env_steps` variable).
     On k=5, n=10 bandits, ``discount=1.0, gae_lambda=0.3`` learned much faster than the
-    defaults (see ``docs/results/rl2.md``).
+    defaults (see ``docs/results/rl2.md``); on 100-step trials (n=100 bandits, MDPs of 10
+    episodes) that setting collapsed the policy, and ``discount=0.99, gae_lambda=0.95,
+    reward_scale=0.1`` learned stably but slowly (``docs/results/rl2.md``,
+    ``docs/results/rl2_mdps.md``).
 
     Args:
         dynamics: the task family: a `TrialDynamics`, one of the family environments
@@ -173,7 +176,16 @@ class RL2(keras.Model):
         ppo_epochs: int >= 1, passes over each batch of trials.
         num_minibatches: int >= 1, minibatches of trials per pass (must not exceed the
             batch size; trials beyond a multiple of it are left out of the updates).
-        entropy_coefficient: float >= 0, weight of the entropy bonus.
+        entropy_coefficient: float >= 0, weight of the entropy bonus (at the start, if
+            `entropy_decay_iterations` is set).
+        entropy_decay_iterations: int >= 1 or None: decay the entropy weight linearly from
+            `entropy_coefficient` to `final_entropy_coefficient` over this many PPO
+            iterations (``train_step`` calls, counted by the optimizer), constant after.
+        final_entropy_coefficient: float >= 0, the entropy weight at the end of the decay.
+        reward_scale: float > 0, factor on the rewards for the advantages and the critic
+            (whose targets are then in scaled units); keeps the critic's squared error from
+            swamping the policy gradient under global-norm clipping when trial returns are
+            large (n=100 bandits, MDP trials). Logged returns are unscaled.
         value_coefficient: float >= 0, weight of the critic's squared error.
         max_grad_norm: float > 0 or None, global-norm gradient clipping.
         initial_std: float > 0, initial standard deviation of a Gaussian policy.
@@ -204,6 +216,8 @@ class RL2(keras.Model):
                  ppo_epochs: int = 4, num_minibatches: int = 4,
                  entropy_coefficient: float = 0.01, value_coefficient: float = 0.5,
                  max_grad_norm: float | None = 1.0, initial_std: float = 1.0,
+                 entropy_decay_iterations: int | None = None,
+                 final_entropy_coefficient: float = 0.0, reward_scale: float = 1.0,
                  name: str = "rl2", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         self.dynamics = tf_envs.get(dynamics)
@@ -214,6 +228,11 @@ class RL2(keras.Model):
         self.num_minibatches = sampler.check_int("num_minibatches", num_minibatches, 1)
         self.entropy_coefficient = _check_float("entropy_coefficient", entropy_coefficient, 0.0)
         self.value_coefficient = _check_float("value_coefficient", value_coefficient, 0.0)
+        self.entropy_decay_iterations = None if entropy_decay_iterations is None else (
+            sampler.check_int("entropy_decay_iterations", entropy_decay_iterations, 1))
+        self.final_entropy_coefficient = _check_float("final_entropy_coefficient",
+                                                      final_entropy_coefficient, 0.0)
+        self.reward_scale = _check_float("reward_scale", reward_scale, 0.0, None, strict=True)
         self.max_grad_norm = None if max_grad_norm is None else _check_float(
             "max_grad_norm", max_grad_norm, 0.0, None, strict=True)
         self.policy = RL2Policy(self.dynamics.observation_size, self.dynamics.prev_action_size,
@@ -276,8 +295,8 @@ class RL2(keras.Model):
         batch = tf.shape(trials.rewards)[1]
         discounts = tf.concat([tf.fill([length - 1, batch], self.discount),
                                tf.zeros([1, batch])], axis=0)
-        advantages, targets = generalized_advantages(trials.rewards, trials.values, discounts,
-                                                     self.gae_lambda)
+        advantages, targets = generalized_advantages(trials.rewards * self.reward_scale,
+                                                     trials.values, discounts, self.gae_lambda)
         advantages = normalize(advantages, trials.active)
         stats = self.ppo_update(trials, advantages, targets, shuffle_seed)
         for name, value in stats.items():
@@ -311,6 +330,7 @@ class RL2(keras.Model):
         orders = tf.argsort(tf.random.stateless_uniform(tf.stack([self.ppo_epochs, batch]), seed),
                             axis=-1)
         names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+        entropy_weight = self.entropy_weight()
 
         def body(i, totals):
             rows = orders[i // self.num_minibatches,
@@ -330,7 +350,7 @@ class RL2(keras.Model):
                 entropy = masked_mean(dist.entropy(params), mask)
                 value_loss = tf.reduce_mean(tf.square(tf.cast(values, tf.float32)
                                                       - take(targets)))
-                loss = (terms.loss - self.entropy_coefficient * entropy
+                loss = (terms.loss - entropy_weight * entropy
                         + self.value_coefficient * value_loss)
             grads = tape.gradient(loss, variables)
             if self.max_grad_norm is not None:
@@ -343,6 +363,16 @@ class RL2(keras.Model):
                                   (tf.constant(0), (tf.constant(0.0),) * len(names)),
                                   maximum_iterations=updates)
         return {name: total / updates for name, total in zip(names, totals)}
+
+    def entropy_weight(self) -> tf.Tensor:
+        """The entropy weight of the current PPO iteration (float32 scalar)."""
+        if self.entropy_decay_iterations is None:
+            return tf.constant(self.entropy_coefficient, tf.float32)
+        updates = self.ppo_epochs * self.num_minibatches
+        iteration = tf.cast(self.optimizer.iterations // updates, tf.float32)
+        fraction = tf.minimum(iteration / float(self.entropy_decay_iterations), 1.0)
+        return ((1.0 - fraction) * self.entropy_coefficient
+                + fraction * self.final_entropy_coefficient)
 
     def test_step(self, data: dict[str, Any]) -> dict[str, tf.Tensor]:
         trials = self.collect(data["tasks"], tf.cast(data["seed"], tf.int32))
@@ -362,7 +392,9 @@ class RL2(keras.Model):
                 "entropy_coefficient": self.entropy_coefficient,
                 "value_coefficient": self.value_coefficient,
                 "max_grad_norm": self.max_grad_norm, "initial_std": self.policy.initial_std,
-                "name": self.name}
+                "entropy_decay_iterations": self.entropy_decay_iterations,
+                "final_entropy_coefficient": self.final_entropy_coefficient,
+                "reward_scale": self.reward_scale, "name": self.name}
 
 
 class RL2Agent:

@@ -77,6 +77,10 @@ def test_errors_name_the_argument():
         ({"clip_ratio": 0}, r"`clip_ratio` must be a number > 0.0. Received: clip_ratio=0"),
         ({"ppo_epochs": 0}, r"`ppo_epochs` must be an integer >= 1. Received: ppo_epochs=0"),
         ({"hidden_units": "64"}, r"`hidden_units` must be an integer >= 1"),
+        ({"reward_scale": 0}, r"`reward_scale` must be a number > 0.0. Received: "
+                              r"reward_scale=0"),
+        ({"entropy_decay_iterations": 0}, r"`entropy_decay_iterations` must be an integer"),
+        ({"final_entropy_coefficient": -1}, r"`final_entropy_coefficient` must be a number"),
     ]:
         with pytest.raises(ValueError, match=match):
             RL2(env, **kwargs)
@@ -99,6 +103,44 @@ def test_config_round_trip_and_gaussian_policy():
     result = rl2.evaluate(rl2.dataset(8, split="validation"), steps=2, return_dict=True,
                           verbose=0)
     assert set(result) == {"trial_return"} and result["trial_return"] < 0  # distances
+
+
+def test_entropy_decay_and_reward_scale():
+    """The entropy weight decays linearly over PPO iterations (optimizer updates / 16),
+    then stays; reward_scale scales the critic's targets, not the logged returns."""
+    rl2 = RL2(BernoulliBanditRL2(3, 4), hidden_units=4, entropy_coefficient=0.04,
+              entropy_decay_iterations=2, final_entropy_coefficient=0.01, reward_scale=0.5)
+    rl2.compile(keras.optimizers.Adam(1e-3))
+    assert RL2.from_config(rl2.get_config()).get_config() == rl2.get_config()
+    weights = []
+    for _ in range(3):
+        weights.append(float(rl2.entropy_weight()))
+        rl2.fit(rl2.dataset(8), steps_per_epoch=1, verbose=0)
+    np.testing.assert_allclose(weights + [float(rl2.entropy_weight())],
+                               [0.04, 0.025, 0.01, 0.01], rtol=1e-6)
+    assert float(RL2(BernoulliBanditRL2(3, 4), hidden_units=4).entropy_weight()) == (
+        pytest.approx(0.01))
+
+    # Constant rewards 1: with discount 1 and lambda 1 the critic's targets are the scaled
+    # rewards-to-go.
+    env = BernoulliBanditRL2(2, 4)
+    rl2 = RL2(env, hidden_units=4, discount=1.0, gae_lambda=1.0, reward_scale=0.5,
+              value_coefficient=1.0, entropy_coefficient=0.0)
+    captured = {}
+    original = rl2.ppo_update
+
+    def spy(trials, advantages, targets, seed):
+        captured["targets"], captured["returns"] = targets, trials.returns()
+        return original(trials, advantages, targets, seed)
+
+    rl2.ppo_update = spy
+    rl2.compile(keras.optimizers.Adam(1e-3), run_eagerly=True)
+    tasks = task_batch(rl2.dynamics, BanditTasks(np.ones((4, 2))))
+    rl2.train_step({"tasks": tasks, "seed": tf.constant([0, 1])})
+    np.testing.assert_allclose(captured["targets"].numpy(),
+                               np.repeat(0.5 * np.arange(4, 0, -1.0)[:, None], 4, axis=1),
+                               rtol=1e-6)
+    np.testing.assert_allclose(captured["returns"].numpy(), 4.0)
 
 
 def test_learns_bandits_beats_random_and_approaches_greedy():
