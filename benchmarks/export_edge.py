@@ -170,7 +170,8 @@ def main() -> int:
     lines.append("\nLatency on this machine (median and 99th percentile of "
                  f"{args.repeats} calls; adapt graphs {max(20, args.repeats // 4)} calls; load "
                  f"average {env['load_average_at_start']} at the start, "
-                 f"{os.getloadavg()[0]:.2f} at the end: other jobs shared the 2 cores):\n")
+                 f"{os.getloadavg()[0]:.2f} at the end; above about 1, other jobs shared the 2 "
+                 "cores):\n")
     lines.append("| graph | batch | runtime | median ms | p99 ms |")
     lines.append("|---|---|---|---|---|")
     for r in latency:
