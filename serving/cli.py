@@ -77,8 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "flight finish on the version they started with")
     models.add_argument(
         "--onnx_variant", metavar="SUFFIX",
-        help="serve <signature>.<SUFFIX>.onnx where the export has it, e.g. int8 for the "
-        "quantized files (ONNX backend)")
+        help="serve <signature>.<SUFFIX>.onnx where the export has it, e.g. int8-static for "
+        "the statically quantized files of `keras-meta export --quantize static` (ONNX backend)")
     models.add_argument("--onnx_threads", type=int, default=0, metavar="N",
                         help="intra-op threads per ONNX Runtime session (default 0: ONNX "
                         "Runtime's choice)")
