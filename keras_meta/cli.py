@@ -181,6 +181,7 @@ def _demo(args) -> int:
     _demo_export(Path(args.run_dir) / "demo-sinusoid-maml", Path(args.run_dir) / "exports")
     if args.omniglot_steps:
         _demo_omniglot(args, verbose)
+    print(f"\nServe the exports: keras-meta serve {Path(args.run_dir) / 'exports'}")
     return 0
 
 
@@ -194,7 +195,6 @@ def _demo_export(run_dir: Path, base: Path) -> None:
     export_cli.run(parser.parse_args([str(run_dir), "--base-path", str(base), "--format",
                                       "savedmodel,onnx,litert", "--version", "1",
                                       "--overwrite"]))
-    print(f"Serve it: keras-meta serve --model_config_file {base}/models.config")
 
 
 def _train_and_evaluate(config, run_dir, verbose, what, evaluating):
