@@ -1,0 +1,229 @@
+"""MAML-RL on 2D navigation (MAML protocol): return on 40 held-out goals after 0-3 steps.
+
+Meta-trains `keras_meta.rl.learners.MAMLRL` (MLP(100, 100) ReLU Gaussian policy, one
+policy-gradient inner step of step size 0.1 on 20 trajectories per goal, 20 goals per
+meta-batch, TRPO outer step with KL bound 0.01: the MAML paper's settings) and scores it
+every ``--eval-every`` iterations on the same 40 goals of the test split (seed 0): the
+mean return of 20 trajectories sampled after 0, 1, 2 and 3 adaptation steps, as the paper
+reports. Baselines on the same goals: standing still, the goal-aware oracle, and the
+untrained (randomly initialised) policy adapted the same way. The final policy is
+reported (no selection on the test goals). Writes the cell ``--label`` (default: the
+outer step and order) of docs/results/maml_rl_navigation.json, re-renders
+docs/results/maml_rl_navigation.md and draws docs/results/maml_rl_navigation.png.
+
+    .venv/bin/python benchmarks/maml_rl_navigation.py [--iterations 500] [--seeds 0 1 2] \
+        [--first-order] [--outer-step trpo] [--max-minutes 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import keras
+from _record import environment, markdown_header
+
+import keras_meta.rl as rl
+from keras_meta.rl.learners import MAMLRL
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "results"
+STEM = "maml_rl_navigation"
+TARGETS = {1: -11.7, 2: -3.3}  # the MAML paper's -11.68 / -3.33 (shared/notes/meta-rl.md)
+PAPER = {"MAML (paper)": [-40.41, -11.68, -3.33, -3.23],
+         "random initialisation (paper)": [-82.66, -57.96, -53.84, -46.81]}
+
+
+def make_learner(args: argparse.Namespace, seed: int) -> MAMLRL:
+    keras.utils.set_random_seed(seed)
+    learner = MAMLRL(rl.Navigation2DMAML(), hidden_units=tuple(args.hidden_units),
+                     update_rule=args.step_size, trajectories_per_task=args.trajectories,
+                     first_order=args.first_order, outer_step=args.outer_step,
+                     max_kl=args.max_kl)
+    learner.compile(keras.optimizers.Adam(args.learning_rate))
+    return learner
+
+
+def scores(learner: MAMLRL, goals, steps: int) -> list[dict]:
+    return [{"mean": s.mean, "stderr": s.stderr}
+            for s in learner.evaluate_adaptation(goals, steps=steps, seed=0)]
+
+
+def train(seed: int, args: argparse.Namespace, goals) -> dict:
+    learner = make_learner(args, seed)
+    dataset = learner.dataset(args.meta_batch, seed=seed)
+    curve = [{"iteration": 0, "env_steps": 0, "wall_s": 0.0,
+              "returns": scores(learner, goals, args.test_steps)}]
+    deadline = time.perf_counter() + 60 * args.max_minutes
+    start = time.perf_counter()
+    done = 0
+    while done < args.iterations and time.perf_counter() < deadline:
+        chunk = min(args.eval_every, args.iterations - done)
+        logs = learner.fit(dataset, steps_per_epoch=chunk, verbose=0).history
+        done += chunk
+        train_s = time.perf_counter() - start
+        row = {"iteration": done, "env_steps": int(logs["env_steps"][-1]),
+               "wall_s": round(train_s, 1), "train_return_before": logs["return_before"][-1],
+               "train_return_after": logs["return_after"][-1], "kl": logs["kl"][-1],
+               "returns": scores(learner, goals, args.test_steps)}
+        curve.append(row)
+        print(f"seed {seed} iteration {done}: held-out "
+              + " / ".join(f"{r['mean']:.2f}" for r in row["returns"])
+              + f" ({train_s:.0f} s)", flush=True)
+    return {"seed": seed, "iterations": done, "curve": curve, "final": curve[-1]["returns"],
+            "wall_s": round(time.perf_counter() - start, 1),
+            "env_steps": curve[-1]["env_steps"]}
+
+
+def _fmt(s: dict) -> str:
+    return f"{s['mean']:.2f} ± {s['stderr']:.2f}"
+
+
+def render(data: dict) -> str:
+    lines = [
+        "# MAML-RL on 2D navigation\n",
+        "MAML-RL (`keras_meta.rl.learners.MAMLRL`) on 2D navigation of the MAML protocol "
+        "(shared/notes/meta-rl.md: point at (0, 0), goal ~ U[-0.5, 0.5]^2, velocity actions "
+        "clipped to [-0.1, 0.1]^2, reward -distance, 100 steps), scored on 40 held-out goals "
+        "(test split, seed 0). Score of a goal after s steps = mean return of the "
+        "trajectories sampled with the policy adapted s times (each step on fresh "
+        "trajectories), as the paper reports. Written by `benchmarks/maml_rl_navigation.py`; "
+        "raw numbers and the held-out curves in `maml_rl_navigation.json`; curves in "
+        "`maml_rl_navigation.png`.\n",
+        "## Summary\n",
+        f"Targets: after 1 step >= {TARGETS[1]}, after 2 steps >= {TARGETS[2]} "
+        "(the paper's -11.68 / -3.33). Mean ± s.e. over the 40 goals; final policy of "
+        "each run (no selection on the test goals).\n",
+        "| run | seed | 0 steps | 1 step | 2 steps | 3 steps | iterations | env steps | "
+        "training wall s | met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, cell in data.items():
+        for run in cell["runs"]:
+            final = run["final"]
+            met = all(final[s]["mean"] >= t for s, t in TARGETS.items() if s < len(final))
+            lines.append(f"| {key} | {run['seed']} | " + " | ".join(_fmt(s) for s in final)
+                         + f" | {run['iterations']} | {run['env_steps']:,} | {run['wall_s']:.0f}"
+                         f" | {'yes' if met else 'no'} |")
+    for name, values in PAPER.items():
+        lines.append(f"| {name} | | " + " | ".join(f"{v:.2f}" for v in values)
+                     + " | | | | |")
+    for key, cell in data.items():
+        env = cell["environment"]
+        lines.append("")
+        lines.append(markdown_header(key, env).replace("# ", "## ", 1).rstrip())
+        lines += ["", cell["settings"], "",
+                  f"Load average (1 min): {cell['load'][0]:.1f} at the start, "
+                  f"{cell['load'][1]:.1f} at the end.", "",
+                  "Baselines on the same 40 goals (numpy `Navigation2DMAML`, "
+                  "`keras_meta.rl.evaluate`; the untrained policy through "
+                  "`MAMLRL.evaluate_adaptation` as the learner):", "",
+                  "| agent | 0 steps | 1 step | 2 steps | 3 steps |", "|---|---|---|---|---|"]
+        for name, values in cell["baselines"].items():
+            lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in values)
+                         + " |" * (5 - len(values)))
+        for run in cell["runs"]:
+            lines += ["", f"Held-out returns during training, seed {run['seed']} "
+                      "(iteration, env steps, training wall s, 0 / 1 / 2 / 3 steps):", "",
+                      "| iteration | env steps | wall s | 0 steps | 1 step | 2 steps | 3 steps |",
+                      "|---|---|---|---|---|---|---|"]
+            for row in run["curve"]:
+                lines.append(f"| {row['iteration']} | {row['env_steps']:,} | {row['wall_s']:.0f} | "
+                             + " | ".join(f"{s['mean']:.2f}" for s in row["returns"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(data: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for key, cell in data.items():
+        for run in cell["runs"]:
+            label = f"{key}, seed {run['seed']}"
+            iterations = [r["iteration"] for r in run["curve"]]
+            for step, style in ((0, ":"), (1, "--"), (2, "-")):
+                left.plot(iterations, [r["returns"][step]["mean"] for r in run["curve"]], style,
+                          label=f"{label}, {step} steps")
+            final = run["final"]
+            right.errorbar(range(len(final)), [s["mean"] for s in final],
+                           yerr=[1.96 * s["stderr"] for s in final], marker="o", capsize=3,
+                           label=label)
+    for name, values in PAPER.items():
+        right.plot(range(len(values)), values, "k:" if "random" in name else "k--", label=name)
+    left.set(xlabel="meta-iteration", ylabel="held-out return", title="Learning curve")
+    right.set(xlabel="adaptation steps", ylabel="held-out return (95% CI)",
+              title="Adaptation curve, final policy", xticks=range(4))
+    left.legend(fontsize=6)
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=500, help="meta-iterations per seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds")
+    parser.add_argument("--meta-batch", type=int, default=20, help="goals per meta-iteration")
+    parser.add_argument("--trajectories", type=int, default=20,
+                        help="trajectories per goal and adaptation step")
+    parser.add_argument("--step-size", type=float, default=0.1, help="inner SGD step size")
+    parser.add_argument("--hidden-units", type=int, nargs="+", default=[100, 100])
+    parser.add_argument("--outer-step", choices=("trpo", "ppo"), default="trpo")
+    parser.add_argument("--max-kl", type=float, default=0.01, help="TRPO's KL bound")
+    parser.add_argument("--learning-rate", type=float, default=3e-3,
+                        help="Adam learning rate of the PPO outer step")
+    parser.add_argument("--first-order", action="store_true", help="first-order MAML")
+    parser.add_argument("--test-steps", type=int, default=3, help="adaptation steps scored")
+    parser.add_argument("--eval-every", type=int, default=25, help="iterations between scores")
+    parser.add_argument("--max-minutes", type=float, default=120.0,
+                        help="training time limit per seed")
+    parser.add_argument("--label", default=None, help="cell name (default: outer step, order)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    key = args.label or (f"{args.outer_step.upper()}, "
+                         + ("first order" if args.first_order else "second order"))
+    load_start = os.getloadavg()[0]
+    goals = rl.sample_navigation_tasks(40, split="test")
+    env = rl.Navigation2DMAML(batch_size=40)
+    baselines = {
+        "Standing still": [rl.evaluate(env, rl.StandStill(), goals)._asdict()],
+        "Goal oracle": [rl.evaluate(env, rl.GoalOracle(), goals)._asdict()],
+        "Untrained policy, adapted": scores(make_learner(args, 0), goals, args.test_steps),
+    }
+    baselines = {k: [{"mean": s["mean"], "stderr": s["stderr"]} for s in v]
+                 for k, v in baselines.items()}
+    runs = [train(seed, args, goals) for seed in args.seeds]
+    order = "first" if args.first_order else "second"
+    settings = (
+        f"Training: `MAMLRL(Navigation2DMAML(), hidden_units={tuple(args.hidden_units)}, "
+        f"update_rule={args.step_size}, trajectories_per_task={args.trajectories}, "
+        f"outer_step={args.outer_step!r}, max_kl={args.max_kl}, "
+        f"first_order={args.first_order})` ({order} order, one inner step at training; "
+        f"discount 0.99, linear feature baseline, advantages normalised per goal), "
+        f"{args.meta_batch} goals of the train split per meta-iteration (task stream seed = "
+        f"training seed), up to {args.iterations} meta-iterations or {args.max_minutes:g} min"
+        + ("" if args.outer_step == "trpo" else f", Adam {args.learning_rate}")
+        + f". Test: the same step size, {args.trajectories} trajectories per goal and step, "
+        f"0-{args.test_steps} steps, every {args.eval_every} iterations (included in the "
+        "wall time).")
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{STEM}.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[key] = {"environment": environment(("tensorflow", "keras", "numpy", "tf-agents")),
+                 "settings": settings, "baselines": baselines, "runs": runs,
+                 "load": [load_start, os.getloadavg()[0]]}
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    (out / f"{STEM}.md").write_text(render(data))
+    plot(data, out / f"{STEM}.png")
+    print(render({key: data[key]}))
+
+
+if __name__ == "__main__":
+    main()
