@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_meta.core import fused_steps
 from keras_meta.tasks.episode import unpack_inputs
 
 BN_POLICIES = ("transductive", "running")
@@ -105,6 +106,24 @@ class MetaLearner(keras.Model):
             self._task_loss_identifier = loss
             self._task_loss = keras.losses.get(loss)
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+
+    def make_train_function(self, force=False):
+        """Keras' train function; with XLA, ``steps_per_execution`` steps per XLA program."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        super().make_train_function(force=True)
+        fused = fused_steps.fused_function(self, self.train_step, self.train_function)
+        self.train_function = fused or self.train_function
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        """As `make_train_function`, for ``evaluate``."""
+        if self.test_function is not None and not force:
+            return self.test_function
+        super().make_test_function(force=True)
+        fused = fused_steps.fused_function(self, self.test_step, self.test_function)
+        self.test_function = fused or self.test_function
+        return self.test_function
 
     def task_loss(self, y_true, y_pred) -> tf.Tensor:
         """Mean loss over the examples of one task."""
