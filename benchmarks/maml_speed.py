@@ -69,6 +69,9 @@ def main():
     parser.add_argument("--steps-per-execution", type=int, default=None)
     parser.add_argument("--task-batching", choices=["auto", "map", "vectorize"], default="auto")
     parser.add_argument("--task-chunk-size", type=int, default=None)
+    parser.add_argument("--keras-loop", action="store_true",
+                        help="Keras' own steps_per_execution loop (one XLA launch per step) "
+                        "instead of keras-meta's fused blocks")
     parser.add_argument("--live-tasks", action="store_true",
                         help="sinusoid: sample new tasks in the tf.data pipeline every step "
                         "(default: cycle a fixed pool of 50 meta-batches, as the peers do)")
@@ -86,6 +89,9 @@ def main():
                             task_chunk_size=args.task_chunk_size)
     learner.compile(keras.optimizers.Adam(1e-3, epsilon=1e-7), jit_compile=jit,
                     steps_per_execution=spe)
+    if args.keras_loop:  # bypass MetaLearner's fused-step override
+        learner.make_train_function = lambda force=False: keras.Model.make_train_function(
+            learner, force)
     learner.fit(dataset, steps_per_epoch=max(warmup, spe), verbose=0)
     runs = []
     for _ in range(args.repeats):
@@ -104,7 +110,7 @@ def main():
         "settings": {"jit_compile": jit, "steps_per_execution": spe,
                      "task_batching": args.task_batching,
                      "task_chunk_size": args.task_chunk_size,
-                     "live_tasks": args.live_tasks},
+                     "live_tasks": args.live_tasks, "keras_loop": args.keras_loop},
     }))
 
 

@@ -31,7 +31,10 @@ CASES = [
 ]
 # keras-meta settings compared on the sinusoid case (which one is fastest decides the defaults).
 VARIANTS = [
-    ("XLA, vectorized over tasks, 100 steps/execution (default)", []),
+    ("XLA, vectorized over tasks, 100 steps/execution, fused blocks (default)", []),
+    ("XLA, vectorized, 1000 steps/execution, fused blocks", ["--steps-per-execution", "1000"]),
+    ("XLA, vectorized, 100 steps/execution, Keras' loop (one launch per step)",
+     ["--keras-loop"]),
     ("XLA, tf.map_fn over tasks, 100 steps/execution", ["--task-batching", "map"]),
     ("no XLA, vectorized, 100 steps/execution", ["--jit", "off"]),
     ("XLA, vectorized, 1 step/execution", ["--steps-per-execution", "1"]),
@@ -49,7 +52,7 @@ EXTRA = {
     ("jax", "conv"): ["--task-loop", "unroll"],
 }
 STEPS = {
-    ("keras-meta", "sinusoid"): (2000, 200), ("jax", "sinusoid"): (2000, 200),
+    ("keras-meta", "sinusoid"): (5000, 1000), ("jax", "sinusoid"): (5000, 1000),
     ("learn2learn", "sinusoid"): (100, 5),
 }
 
@@ -117,9 +120,10 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     (out / "speed.md").write_text(markdown_header("MAML speed, side by side", env) + (
         "Same math in every framework (see benchmarks/maml_speed.py and benchmarks/peers/). "
-        "Each run is its own process; sinusoid times 2000 meta-steps per repeat (learn2learn "
-        "100), conv 2 (after 1 warm-up step, which includes compilation). JAX conv unrolls the "
-        "task loop (vmap is ~20x slower on CPU); keras-meta conv accumulates the meta-gradient "
+        "Each run is its own process; sinusoid times 5000 meta-steps per repeat after 1000 "
+        "warm-up steps (learn2learn 100 after 5), conv 2 (after 1 warm-up step, which "
+        "includes compilation). JAX conv unrolls the task loop (vmap is ~20x slower on "
+        "CPU); keras-meta conv accumulates the meta-gradient "
         "task by task (`task_chunk_size=1`). "
         "The ratio is keras-meta's speed over that row's (above 1: keras-meta is faster). "
         "Peak RSS is the whole process (TensorFlow's runtime alone is about 0.56 GB after "
