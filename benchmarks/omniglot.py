@@ -11,6 +11,8 @@ machine and command, to docs/results/omniglot.md.
 from __future__ import annotations
 
 import argparse
+import csv
+import datetime
 import json
 import time
 from pathlib import Path
@@ -60,6 +62,7 @@ def main():
             f"{config['training']['meta_steps'] * config['training']['meta_batch_size']} of "
             f"{config['tasks']['ways']}-way | {p['inner_steps_train']}/{p['inner_steps_test']} | "
             f"{p['bn_policy']} | {wall / 60:.0f} min |")
+    table += adaptation_table(rows, p) + progress_table(run_dir, config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     md = out / "omniglot.md"
@@ -72,6 +75,49 @@ def main():
             f.write(json.dumps({"config": config["name"], "ways": ways, "train_wall_s": wall,
                                 "env": env, **result.to_dict()}) + "\n")
     print("\n".join(table))
+
+
+def adaptation_table(rows, protocol) -> list[str]:
+    """Accuracy against the number of adaptation steps (gradient-based learners)."""
+    steps = sorted(rows[0][1].metrics)
+    if len(steps) < 2:
+        return []
+    lines = ["", f"Test accuracy (95% CI) against adaptation steps (trained with "
+             f"{protocol['inner_steps_train']}):", "",
+             "| test | " + " | ".join(f"{s} steps" for s in steps) + " |",
+             "|---|" + "---|" * len(steps)]
+    for ways, result in rows:
+        lines.append(f"| {ways}-way | " + " | ".join(
+            f"{100 * result.mean('accuracy', s):.2f} ± {100 * result.ci95('accuracy', s):.2f}"
+            for s in steps) + " |")
+    return lines
+
+
+def progress_table(run_dir: Path, config: dict) -> list[str]:
+    """What the run reached at which meta-step and wall time (history.csv, train.log)."""
+    history = run_dir / "history.csv"
+    log = run_dir / "train.log"
+    if not history.exists() or not log.exists():
+        return []
+    with open(history) as f:
+        epochs = list(csv.DictReader(f))
+    stamps = [datetime.datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
+              for line in log.read_text().splitlines() if " INFO epoch " in line]
+    starts = [datetime.datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
+              for line in log.read_text().splitlines() if " INFO Training " in line]
+    if not starts or len(stamps) < len(epochs):
+        return []
+    per_epoch = config["training"]["steps_per_epoch"]
+    lines = ["", "Progress (train: the meta-training batches of the epoch; val: "
+             f"{config['training'].get('validation_episodes', 0)} episodes of the validation "
+             "classes after the epoch; wall time from the first start, resumptions included):",
+             "", "| meta-steps | wall min | train accuracy | val accuracy |", "|---|---|---|---|"]
+    for i, row in enumerate(epochs):
+        val = row.get("val_accuracy", "NA")
+        lines.append(f"| {(i + 1) * per_epoch} | {(stamps[i] - starts[0]).total_seconds() / 60:.0f}"
+                     f" | {100 * float(row['accuracy']):.1f} | "
+                     f"{'' if val in ('NA', '', None) else f'{100 * float(val):.1f}'} |")
+    return lines
 
 
 if __name__ == "__main__":

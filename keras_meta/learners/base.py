@@ -282,6 +282,7 @@ class MetaLearner(keras.Model):
             raise ValueError(f"The meta-batch size ({tasks}) must be a multiple of "
                              f"`task_chunk_size` ({chunk}).")
         inputs = dict(zip(("support_x", "support_y", "query_x"), unpack_inputs(inputs)))
+        traced = {}  # the static shape of a chunk's predictions, known once the body is traced
 
         def body(i, grads, losses, predictions):
             part = {k: v[i * chunk:(i + 1) * chunk] for k, v in inputs.items()}
@@ -289,6 +290,7 @@ class MetaLearner(keras.Model):
                 chunk_losses, chunk_pred = self.query_losses(
                     part, query_y[i * chunk:(i + 1) * chunk], training=True)
                 loss = tf.reduce_sum(chunk_losses) / tasks
+            traced["predictions"] = chunk_pred.shape
             new = tape.gradient(loss, variables)
             grads = [g if n is None else g + n for g, n in zip(grads, new)]
             return (i + 1, grads, losses.write(i, chunk_losses),
@@ -301,7 +303,10 @@ class MetaLearner(keras.Model):
         _, grads, losses, predictions = tf.while_loop(
             lambda i, *_: i < tasks // chunk, body, (0, zeros, losses, predictions),
             parallel_iterations=1)
-        return grads, tf.reduce_mean(losses.concat()), predictions.concat()
+        predictions = predictions.concat()
+        # Metrics need the rank, which the concatenation loses.
+        predictions.set_shape(tf.TensorShape([tasks]).concatenate(traced["predictions"][1:]))
+        return grads, tf.reduce_mean(losses.concat()), predictions
 
     def train_step(self, data):
         inputs, query_y = data[0], data[1]

@@ -197,3 +197,23 @@ def test_chunked_meta_gradient_equals_the_whole_batch_gradient():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="multiple of `task_chunk_size`"):
         learners.MAML(net, loss="mse", task_chunk_size=4).meta_gradients(ep.inputs(), ep.query_y)
+
+
+def test_chunked_training_reports_the_same_metrics():
+    """``task_chunk_size`` with compiled metrics on a conv net (the Omniglot configs)."""
+    rng = np.random.default_rng(0)
+    inputs = {"support_x": rng.normal(size=(4, 4, 6, 6, 1)).astype("float32"),
+              "support_y": np.tile(np.arange(2, dtype="int32"), (4, 2)),
+              "query_x": rng.normal(size=(4, 6, 6, 6, 1)).astype("float32")}
+    query_y = np.tile(np.arange(2, dtype="int32"), (4, 3))
+    logs = []
+    for chunk in (None, 2):
+        keras.utils.set_random_seed(0)
+        net = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(3, 3),
+                                keras.layers.Flatten(), keras.layers.Dense(2)])
+        learner = learners.MAML(net, update_rule=0.1, task_chunk_size=chunk,
+                                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        learner.compile(keras.optimizers.SGD(0.1), metrics=["accuracy"])
+        logs.append(learner.fit(inputs, query_y, batch_size=4, epochs=2, verbose=0).history)
+    for name in ("loss", "accuracy"):
+        np.testing.assert_allclose(logs[1][name], logs[0][name], rtol=1e-5)
