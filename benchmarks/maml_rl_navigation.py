@@ -1,12 +1,14 @@
 """MAML-RL on 2D navigation (MAML protocol): return on 40 held-out goals after 0-3 steps.
 
-Meta-trains `keras_meta.rl.learners.MAMLRL` (MLP(100, 100) ReLU Gaussian policy, one
-policy-gradient inner step of step size 0.1 on 20 trajectories per goal, 20 goals per
-meta-batch, TRPO outer step with KL bound 0.01: the MAML paper's settings) and scores it
-every ``--eval-every`` iterations on the same 40 goals of the test split (seed 0): the
-mean return of 20 trajectories sampled after 0, 1, 2 and 3 adaptation steps, as the paper
-reports. Baselines on the same goals: standing still, the goal-aware oracle, and the
-untrained (randomly initialised) policy adapted the same way. The final policy is
+Meta-trains `keras_meta.rl.learners.MAMLRL` with the settings of the MAML authors' script
+that produced the paper's numbers (MLP(100, 100) ReLU Gaussian policy, actions normalised to
+[-1, 1] as rllab's ``normalize`` wrapper does, one policy-gradient inner step of step size
+0.5 on 20 trajectories per goal, 20 goals per meta-batch, TRPO outer step with KL bound
+0.01; the paper's text gives step size 0.1: ``--step-size 0.1 --action-scale 1`` is that
+reading) and scores it every ``--eval-every`` iterations on the same 40 goals of the test
+split (seed 0): the mean return of 20 trajectories sampled after 0, 1, 2 and 3 adaptation
+steps, as the paper reports. Baselines on the same goals: standing still, the goal-aware
+oracle, and the untrained (randomly initialised) policy adapted the same way. The final policy is
 reported (no selection on the test goals). Writes the cell ``--label`` (default: the
 outer step and order) of docs/results/maml_rl_navigation.json, re-renders
 docs/results/maml_rl_navigation.md and draws docs/results/maml_rl_navigation.png.
@@ -38,7 +40,8 @@ PAPER = {"MAML (paper)": [-40.41, -11.68, -3.33, -3.23],
 
 def make_learner(args: argparse.Namespace, seed: int) -> MAMLRL:
     keras.utils.set_random_seed(seed)
-    learner = MAMLRL(rl.Navigation2DMAML(), hidden_units=tuple(args.hidden_units),
+    learner = MAMLRL(rl.Navigation2DMAML(action_scale=args.action_scale),
+                     hidden_units=tuple(args.hidden_units),
                      update_rule=args.step_size, trajectories_per_task=args.trajectories,
                      first_order=args.first_order, outer_step=args.outer_step,
                      max_kl=args.max_kl)
@@ -172,7 +175,12 @@ def main() -> None:
     parser.add_argument("--meta-batch", type=int, default=20, help="goals per meta-iteration")
     parser.add_argument("--trajectories", type=int, default=20,
                         help="trajectories per goal and adaptation step")
-    parser.add_argument("--step-size", type=float, default=0.1, help="inner SGD step size")
+    parser.add_argument("--step-size", type=float, default=0.5,
+                        help="inner SGD step size (0.5: the authors' script; 0.1: the paper's "
+                        "text)")
+    parser.add_argument("--action-scale", type=float, default=0.1,
+                        help="velocity per unit of action (0.1: actions normalised to [-1, 1] "
+                        "as rllab's normalize wrapper in the authors' script; 1: raw velocity)")
     parser.add_argument("--hidden-units", type=int, nargs="+", default=[100, 100])
     parser.add_argument("--outer-step", choices=("trpo", "ppo"), default="trpo")
     parser.add_argument("--max-kl", type=float, default=0.01, help="TRPO's KL bound")
@@ -201,7 +209,8 @@ def main() -> None:
     runs = [train(seed, args, goals) for seed in args.seeds]
     order = "first" if args.first_order else "second"
     settings = (
-        f"Training: `MAMLRL(Navigation2DMAML(), hidden_units={tuple(args.hidden_units)}, "
+        f"Training: `MAMLRL(Navigation2DMAML(action_scale={args.action_scale}), "
+        f"hidden_units={tuple(args.hidden_units)}, "
         f"update_rule={args.step_size}, trajectories_per_task={args.trajectories}, "
         f"outer_step={args.outer_step!r}, max_kl={args.max_kl}, "
         f"first_order={args.first_order})` ({order} order, one inner step at training; "

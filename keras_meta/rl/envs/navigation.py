@@ -22,6 +22,15 @@ GOAL_TOLERANCE = 0.01
 GOAL_RANGE = 0.5
 
 
+def check_action_scale(action_scale: Any) -> float:
+    """`action_scale` as a float > 0, or a ValueError naming it."""
+    if isinstance(action_scale, bool) or not isinstance(action_scale, (int, float, np.number)) \
+            or not np.isfinite(action_scale) or action_scale <= 0:
+        raise ValueError("`action_scale` must be a finite number > 0. "
+                         f"Received: action_scale={action_scale!r}")
+    return float(action_scale)
+
+
 class NavigationTasks(NamedTuple):
     """2D navigation tasks.
 
@@ -62,8 +71,9 @@ class Navigation2DMAML(TrialEnvironment):
     episodes of a task by repeating its goal over batch rows (`set_tasks`). With more
     episodes it is an RL^2 trial of the same goal. Observation: the trial dict of
     `TrialEnvironment` with the position as ``observation`` and the clipped velocity as
-    ``prev_action``. Action: float velocity, shape ``(batch_size, 2)``; any finite
-    value is accepted and clipped to ``[-0.1, 0.1]`` (the spec states the clipped range).
+    ``prev_action``. Action: float, shape ``(batch_size, 2)``; any finite value is
+    accepted; the velocity is ``clip(action_scale * action, -0.1, 0.1)`` (the spec states
+    the range that is not clipped).
 
     Args:
         num_episodes: int >= 1, episodes per trial.
@@ -72,6 +82,10 @@ class Navigation2DMAML(TrialEnvironment):
         seed: non-negative int, seeds the task stream.
         split: str, one of `SPLITS`, the task stream reset draws from.
         tasks: optional fixed `NavigationTasks` with `batch_size` rows.
+        action_scale: float > 0, velocity per unit of action. 1 (default): the action is
+            the velocity. 0.1: actions in ``[-1, 1]`` span the speed range, as rllab's
+            ``normalize`` wrapper in the MAML authors' code (a Gaussian policy's unit
+            initial standard deviation then covers the speed range instead of saturating).
 
     Raises:
         ValueError: on a bad argument, or in `step` on a bad action.
@@ -90,9 +104,11 @@ class Navigation2DMAML(TrialEnvironment):
 
     def __init__(self, num_episodes: int = 1, batch_size: int | None = None, *,
                  max_steps: int = 100, seed: int = 0, split: str = "train",
-                 tasks: NavigationTasks | None = None) -> None:
+                 tasks: NavigationTasks | None = None, action_scale: float = 1.0) -> None:
+        self.action_scale = check_action_scale(action_scale)
+        bound = MAX_SPEED / self.action_scale
         self._action_spec = array_spec.BoundedArraySpec(
-            (2,), np.float32, minimum=-MAX_SPEED, maximum=MAX_SPEED, name="action")
+            (2,), np.float32, minimum=-bound, maximum=bound, name="action")
         super().__init__(
             batch_size=batch_size, num_episodes=num_episodes,
             horizon=sampler.check_int("max_steps", max_steps, 1), seed=seed, split=split,
@@ -140,7 +156,7 @@ class Navigation2DMAML(TrialEnvironment):
         return a
 
     def _transition(self, action: np.ndarray, active: np.ndarray):
-        velocity = np.clip(action, -MAX_SPEED, MAX_SPEED) * active[:, None]
+        velocity = np.clip(self.action_scale * action, -MAX_SPEED, MAX_SPEED) * active[:, None]
         self._position = self._position + velocity
         delta = self._position - self._goals
         reward = np.where(active, -np.sqrt(np.sum(delta * delta, axis=-1)), 0.0)

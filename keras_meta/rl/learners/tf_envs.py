@@ -36,6 +36,7 @@ from keras_meta.rl.envs.navigation import (
     GOAL_TOLERANCE,
     MAX_SPEED,
     Navigation2DMAML,
+    check_action_scale,
     sample_navigation_tasks,
 )
 from keras_meta.rl.envs.tabular_mdp import TabularMDPRL2, sample_mdp_tasks
@@ -338,13 +339,16 @@ class NavigationDynamics(TrialDynamics):
     Args:
         num_episodes: int >= 1, episodes per trial (1: a MAML episode).
         max_steps: int >= 1, steps per episode.
+        action_scale: float > 0, velocity per unit of action (see `Navigation2DMAML`).
     """
 
     name = "navigation"
 
-    def __init__(self, num_episodes: int = 1, max_steps: int = 100) -> None:
+    def __init__(self, num_episodes: int = 1, max_steps: int = 100,
+                 action_scale: float = 1.0) -> None:
         super().__init__(num_episodes=num_episodes,
                          horizon=sampler.check_int("max_steps", max_steps, 1))
+        self.action_scale = check_action_scale(action_scale)
         self._distribution = distributions.DiagonalGaussian(2)
 
     @property
@@ -361,7 +365,7 @@ class NavigationDynamics(TrialDynamics):
 
     def environment(self, batch_size=None, *, seed=0, split="train", tasks=None):
         return Navigation2DMAML(self.num_episodes, batch_size, max_steps=self.horizon, seed=seed,
-                                split=split, tasks=tasks)
+                                split=split, tasks=tasks, action_scale=self.action_scale)
 
     def sample_tasks(self, count, *, split, seed=0, start=0):
         return sample_navigation_tasks(count, split=split, seed=seed, start=start)
@@ -377,7 +381,8 @@ class NavigationDynamics(TrialDynamics):
         return ()
 
     def _transition(self, tasks, env, action, active, noise):
-        velocity = tf.clip_by_value(tf.cast(action, tf.float32), -MAX_SPEED, MAX_SPEED)
+        velocity = tf.clip_by_value(self.action_scale * tf.cast(action, tf.float32),
+                                    -MAX_SPEED, MAX_SPEED)
         velocity = velocity * tf.cast(active, tf.float32)[:, None]
         position = env + tf.cast(velocity, tf.float64)
         delta = position - tasks["goals"]
@@ -388,7 +393,8 @@ class NavigationDynamics(TrialDynamics):
                 tf.logical_and(active, tf.logical_not(reached)))
 
     def get_config(self):
-        return {"name": self.name, "num_episodes": self.num_episodes, "max_steps": self.horizon}
+        return {"name": self.name, "num_episodes": self.num_episodes, "max_steps": self.horizon,
+                "action_scale": self.action_scale}
 
 
 _DYNAMICS = {cls.name: cls for cls in (BanditDynamics, MDPDynamics, NavigationDynamics)}
@@ -416,7 +422,8 @@ def get(identifier: TrialDynamics | TrialEnvironment | dict) -> TrialDynamics:
         return MDPDynamics(identifier.num_episodes, identifier.num_states,
                            identifier.num_actions, identifier.horizon)
     if isinstance(identifier, Navigation2DMAML):
-        return NavigationDynamics(identifier.num_episodes, identifier.max_steps)
+        return NavigationDynamics(identifier.num_episodes, identifier.max_steps,
+                                  identifier.action_scale)
     if isinstance(identifier, dict) and identifier.get("name") in _DYNAMICS:
         config = {k: v for k, v in identifier.items() if k != "name"}
         return _DYNAMICS[identifier["name"]](**config)

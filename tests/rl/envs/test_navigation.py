@@ -24,6 +24,19 @@ def test_clipped_moves_and_distance_reward():
                                rtol=1e-6)
 
 
+def test_action_scale_normalises_actions_to_the_speed_range():
+    goals = NavigationTasks(np.array([[0.3, -0.05], [-0.2, 0.2]]))
+    env = Navigation2DMAML(tasks=goals, action_scale=0.1)
+    assert env.action_spec().maximum == pytest.approx(1.0)
+    env.reset()
+    step = env.step(np.array([[3.0, -1.0], [-0.5, 0.0]], np.float32))
+    np.testing.assert_allclose(step.observation["prev_action"], [[0.1, -0.1], [-0.05, 0.0]],
+                               atol=1e-7)  # velocities: 0.1 x action, clipped
+    with pytest.raises(ValueError, match=r"`action_scale` must be a finite number > 0. "
+                                         r"Received: action_scale=0"):
+        Navigation2DMAML(action_scale=0)
+
+
 def test_reaching_the_goal_absorbs_until_the_next_episode():
     env = Navigation2DMAML(num_episodes=2, max_steps=4,
                            tasks=NavigationTasks(np.array([[0.105, 0.0], [0.4, 0.4]])))

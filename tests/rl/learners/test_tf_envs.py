@@ -33,11 +33,12 @@ def _navigation_goals(b):
 
 
 def _actions(name, rng, b, t):
-    if name == "navigation":  # beyond the speed limit half of the time: clipping
+    if name.startswith("navigation"):  # beyond the speed limit half of the time: clipping
+        scale = 10.0 if name == "navigation-normalized" else 1.0
         a = rng.uniform(-0.2, 0.2, (b, 2)).astype(np.float32)
         if t == 0:
             a[0] = [0.1, 0.0]
-        return a
+        return a * np.float32(scale)
     return rng.integers(0, 3, b).astype(np.int32)
 
 
@@ -45,13 +46,15 @@ FAMILIES = [
     ("bandit", BanditDynamics(num_arms=3, num_pulls=6), _bandit_noise),
     ("mdp", MDPDynamics(num_episodes=3, num_states=4, num_actions=3, horizon=4), _mdp_noise),
     ("navigation", NavigationDynamics(num_episodes=2, max_steps=6), lambda rng, b: ()),
+    ("navigation-normalized", NavigationDynamics(num_episodes=2, max_steps=6, action_scale=0.1),
+     lambda rng, b: ()),
 ]
 
 
 @pytest.mark.parametrize("name,dynamics,draw_noise", FAMILIES, ids=[f[0] for f in FAMILIES])
 def test_steps_equal_the_numpy_environment(name, dynamics, draw_noise):
     b = 8
-    tasks = (_navigation_goals(b) if name == "navigation"
+    tasks = (_navigation_goals(b) if name.startswith("navigation")
              else dynamics.sample_tasks(b, split="test", seed=1))
     env = dynamics.environment(seed=3, tasks=tasks)
     noise_rng = sampler.noise_generator(3, "train")  # a replica of the environment's noise
@@ -72,7 +75,7 @@ def test_steps_equal_the_numpy_environment(name, dynamics, draw_noise):
         np.testing.assert_array_equal(reward.numpy(), step.reward, err_msg=f"step {t}")
         absorbed += int((step.observation["active"] == 0).sum())
     assert step.is_last().all() and int(state.t) == dynamics.trial_length
-    if name == "navigation":
+    if name.startswith("navigation"):
         assert absorbed > 0  # the absorbing rule was exercised
 
 
