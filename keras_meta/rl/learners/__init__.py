@@ -7,6 +7,7 @@ pure-TensorFlow twin (`tf_envs`) fused with the policy in one `tf.while_loop`
 """
 
 from keras_meta.rl.learners import distributions, ppo, returns, tf_envs, trpo
+from keras_meta.rl.learners.base import RLLearner
 from keras_meta.rl.learners.maml_rl import MAMLRL, MAMLRLAgent, TaskData, mlp_policy
 from keras_meta.rl.learners.rl2 import RL2, RL2Agent, RL2Policy
 from keras_meta.rl.learners.rollout import Rollout, rollout, task_batch, trial_dataset
@@ -27,6 +28,7 @@ __all__ = [
     "NavigationDynamics",
     "RL2Agent",
     "RL2Policy",
+    "RLLearner",
     "Rollout",
     "TaskData",
     "TrialDynamics",

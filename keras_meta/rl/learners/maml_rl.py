@@ -28,6 +28,8 @@ from keras_meta.core.functional import FunctionalModel
 from keras_meta.rl.baselines.evaluation import Score
 from keras_meta.rl.envs import sampler
 from keras_meta.rl.learners import tf_envs
+from keras_meta.rl.learners.base import RLLearner
+from keras_meta.rl.learners.base import check_float as _check_float
 from keras_meta.rl.learners.ppo import clipped_surrogate
 from keras_meta.rl.learners.returns import (
     discounted_returns,
@@ -36,7 +38,6 @@ from keras_meta.rl.learners.returns import (
     masked_mean,
     normalize,
 )
-from keras_meta.rl.learners.rl2 import _check_float
 from keras_meta.rl.learners.rollout import (
     EVALUATION_SEED_TAG,
     Rollout,
@@ -95,7 +96,7 @@ class TaskData(NamedTuple):
 
 
 @keras.saving.register_keras_serializable(package="keras_meta")
-class MAMLRL(keras.Model):
+class MAMLRL(RLLearner):
     """MAML with policy-gradient inner steps and a PPO or TRPO outer step.
 
     ``fit`` takes the dataset of `MAMLRL.dataset` (``meta_batch_size`` training tasks of
@@ -163,7 +164,10 @@ class MAMLRL(keras.Model):
                  cg_damping: float = 1e-5, line_search_steps: int = 15,
                  line_search_decay: float = 0.5, max_grad_norm: float | None = None,
                  name: str = "maml_rl", **kwargs) -> None:
-        super().__init__(name=name, **kwargs)
+        names = ["return_before", "return_after", "outer_loss", "kl"]
+        if outer_step == "ppo":
+            names.append("clip_fraction")
+        super().__init__(names, name=name, **kwargs)
         self.dynamics = tf_envs.get(dynamics)
         if outer_step not in OUTER_STEPS:
             raise ValueError(f"`outer_step` must be one of {OUTER_STEPS}. "
@@ -208,12 +212,6 @@ class MAMLRL(keras.Model):
                                               strict=True)
         self.max_grad_norm = None if max_grad_norm is None else _check_float(
             "max_grad_norm", max_grad_norm, 0.0, strict=True)
-        self.env_steps = self.add_weight(shape=(), dtype="int64", initializer="zeros",
-                                         trainable=False, name="env_steps")
-        names = ["return_before", "return_after", "outer_loss", "kl"]
-        if outer_step == "ppo":
-            names.append("clip_fraction")
-        self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
         self._compiled: dict[Any, Any] = {}
         self.built = True
 
@@ -225,24 +223,6 @@ class MAMLRL(keras.Model):
         k = self.trajectories_per_task
         return trial_dataset(self.dynamics, meta_batch_size * k, seed=seed, split=split,
                              repeat_tasks=k)
-
-    def compile(self, optimizer: Any = "adam", *, jit_compile: bool | str = False,
-                **kwargs) -> None:
-        """As `keras.Model.compile`, with XLA off by default.
-
-        On CPU, XLA made the in-graph rollouts' while loops about 10 times slower here
-        (measured on the RL^2 train step, 2 cores); pass ``jit_compile=True`` or
-        ``"auto"`` to measure it on an accelerator.
-        """
-        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-
-    def fit(self, *args, shuffle: bool = False, **kwargs):
-        """As `keras.Model.fit`; the task datasets are already random, so no shuffling."""
-        return super().fit(*args, shuffle=shuffle, **kwargs)
-
-    @property
-    def metrics(self) -> list:
-        return list(self._trackers.values())
 
     # ------------------------------------------------------------------ the policy
     def apply_policy(self, params: Sequence[tf.Tensor], observations: tf.Tensor) -> tf.Tensor:

@@ -18,6 +18,8 @@ from tf_agents.trajectories import time_step as ts
 
 from keras_meta.rl.envs import sampler
 from keras_meta.rl.learners import distributions, tf_envs
+from keras_meta.rl.learners.base import RLLearner
+from keras_meta.rl.learners.base import check_float as _check_float
 from keras_meta.rl.learners.ppo import clipped_surrogate
 from keras_meta.rl.learners.returns import generalized_advantages, masked_mean, normalize
 from keras_meta.rl.learners.rollout import Rollout, rollout, trial_dataset
@@ -140,7 +142,7 @@ class RL2Policy(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="keras_meta")
-class RL2(keras.Model):
+class RL2(RLLearner):
     """RL^2 trained with PPO and GAE on trials played inside the graph.
 
     ``fit`` takes the dataset of `RL2.dataset` (batches of training tasks from the
@@ -219,7 +221,8 @@ class RL2(keras.Model):
                  entropy_decay_iterations: int | None = None,
                  final_entropy_coefficient: float = 0.0, reward_scale: float = 1.0,
                  name: str = "rl2", **kwargs) -> None:
-        super().__init__(name=name, **kwargs)
+        super().__init__(("trial_return", "policy_loss", "value_loss", "entropy", "approx_kl",
+                          "clip_fraction"), name=name, **kwargs)
         self.dynamics = tf_envs.get(dynamics)
         self.discount = _check_float("discount", discount, 0.0, 1.0)
         self.gae_lambda = _check_float("gae_lambda", gae_lambda, 0.0, 1.0)
@@ -237,11 +240,6 @@ class RL2(keras.Model):
             "max_grad_norm", max_grad_norm, 0.0, None, strict=True)
         self.policy = RL2Policy(self.dynamics.observation_size, self.dynamics.prev_action_size,
                                 self.dynamics.distribution, hidden_units, initial_std)
-        self.env_steps = self.add_weight(shape=(), dtype="int64", initializer="zeros",
-                                         trainable=False, name="env_steps")
-        self._trackers = {name: keras.metrics.Mean(name=name) for name in (
-            "trial_return", "policy_loss", "value_loss", "entropy", "approx_kl",
-            "clip_fraction")}
         self.built = True
 
     # ------------------------------------------------------------------ data
@@ -252,24 +250,6 @@ class RL2(keras.Model):
             raise ValueError(f"`batch_size` must be >= num_minibatches={self.num_minibatches}. "
                              f"Received: batch_size={batch_size}")
         return trial_dataset(self.dynamics, batch_size, seed=seed, split=split)
-
-    def compile(self, optimizer: Any = "adam", *, jit_compile: bool | str = False,
-                **kwargs) -> None:
-        """As `keras.Model.compile`, with XLA off by default.
-
-        On CPU, XLA made the RL^2 train step about 10 times slower here (1.0 s instead of
-        0.1 s per PPO iteration on 2 cores: while loops over time); pass
-        ``jit_compile=True`` or ``"auto"`` to measure it on an accelerator.
-        """
-        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-
-    def fit(self, *args, shuffle: bool = False, **kwargs):
-        """As `keras.Model.fit`; the trial datasets are already random, so no shuffling."""
-        return super().fit(*args, shuffle=shuffle, **kwargs)
-
-    @property
-    def metrics(self) -> list:
-        return list(self._trackers.values())
 
     # ------------------------------------------------------------------ rollouts
     def _policy_fn(self, observation, state):
@@ -447,18 +427,3 @@ class RL2Agent:
                                            for k in POLICY_INPUTS), self._state)
         return self.policy.distribution.sample_numpy(params.numpy().astype(np.float64),
                                                      self._rng, self.deterministic)
-
-
-def _check_float(name: str, value: Any, low: float, high: float | None = None,
-                 strict: bool = False) -> float:
-    """Validates a float hyperparameter in ``[low, high]`` (``(low, high]`` if `strict`)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    ok = (number > low if strict else number >= low) and (high is None or number <= high)
-    if not ok:
-        bound = f"> {low}" if strict else f">= {low}"
-        expected = bound if high is None else f"in {'(' if strict else '['}{low}, {high}]"
-        raise ValueError(f"`{name}` must be a number {expected}. Received: {name}={value!r}")
-    return number
