@@ -16,7 +16,7 @@ _EXPORTS = {
     "FORMATS": "export.exporter", "ExportResult": "export.exporter",
     "export_learner": "export.exporter", "export_model": "export.exporter",
     "export_signatures": "export.exporter", "export_policy": "export.rl",
-    "policy_signatures": "export.rl",
+    "policy_signatures": "export.rl", "export_run": "export.runs",
     "next_version": "export.layout", "versions": "export.layout",
     "write_models_config": "export.layout",
     "ExportCheckError": "export.parity", "ParityReport": "export.parity",

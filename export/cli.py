@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 DESCRIPTION = """\
 Export the trained learner of a run directory as one version of a model in TF Serving's layout
@@ -48,43 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from export.exporter import export_learner
-    from keras_meta import config as config_lib
-    from keras_meta import runs
+    from export.runs import export_run
 
-    learner, config = runs.load_learner(args.run_dir)
-    tasks = config_lib.build_tasks(config, **config["evaluation"].get("tasks", {}))
-    test = tasks.episodes("test", 1, seed=args.seed)
-    examples = (test.support_x[0], test.support_y[0], test.query_x[0])
-    support = None
-    if args.support:
-        support = _load_support(args.support)
-    modes = [m.strip() for m in args.quantize.split(",") if m.strip()]
-    calibration = None
-    if "static" in modes:
-        train = tasks.episodes("train", 16, seed=args.seed)
-        calibration = [q for q in train.query_x]
-    result = export_learner(
-        learner, args.base_path, args.name or config["name"], spec=tasks.spec,
-        formats=args.format, version=args.version, overwrite=args.overwrite, support=support,
-        examples=examples, quantization=modes, calibration=calibration,
-        tolerance=args.tolerance, metadata={"run_dir": str(Path(args.run_dir).resolve()),
-                                            "config": config.get("name")})
-    print(result)
+    print(export_run(args.run_dir, args.base_path, name=args.name, formats=args.format,
+                     version=args.version, overwrite=args.overwrite,
+                     quantization=args.quantize, support=args.support,
+                     tolerance=args.tolerance, seed=args.seed))
     return 0
-
-
-def _load_support(path):
-    import numpy as np
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"--support: {path} does not exist.")
-    try:
-        data = np.load(path)
-    except Exception as e:  # noqa: BLE001 - numpy raises several types for a bad file
-        raise ValueError(f"--support: {path} is not a readable .npz file: {e}") from e
-    missing = {"support_x", "support_y"} - set(data.files)
-    if missing:
-        raise ValueError(f"--support: {path} lacks {sorted(missing)}; it has {data.files}.")
-    return data["support_x"], data["support_y"]

@@ -187,14 +187,11 @@ def _demo(args) -> int:
 
 def _demo_export(run_dir: Path, base: Path) -> None:
     """Export a demo run for TF Serving, ONNX and LiteRT, checked against the model."""
-    from export import cli as export_cli
+    from export import export_run
 
     print(f"\n== Exporting {run_dir.name} (SavedModel for TF Serving, ONNX, LiteRT) -> {base}")
-    parser = argparse.ArgumentParser()
-    export_cli.add_arguments(parser)
-    export_cli.run(parser.parse_args([str(run_dir), "--base-path", str(base), "--format",
-                                      "savedmodel,onnx,litert", "--version", "1",
-                                      "--overwrite"]))
+    print(export_run(run_dir, base, formats="savedmodel,onnx,litert", version=1,
+                     overwrite=True))
 
 
 def _train_and_evaluate(config, run_dir, verbose, what, evaluating):
