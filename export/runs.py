@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from export.exporter import ExportResult
 
 
 def export_run(run_dir: str | Path, base_path: str | Path = "exports", *,
@@ -14,7 +17,7 @@ def export_run(run_dir: str | Path, base_path: str | Path = "exports", *,
                version: int | None = None, overwrite: bool = False,
                quantization: str | Sequence[str] = (),
                support: tuple[Any, Any] | str | Path | None = None,
-               tolerance: float = 1e-4, seed: int = 0):
+               tolerance: float = 1e-4, seed: int = 0) -> ExportResult:
     """Exports the learner of `run_dir` as one checked version in TF Serving's layout.
 
     The run's own evaluation tasks give the example episode (checks, warm-up requests, the
@@ -40,11 +43,11 @@ def export_run(run_dir: str | Path, base_path: str | Path = "exports", *,
     from keras_meta import config as config_lib
     from keras_meta import runs
 
+    if isinstance(support, (str, Path)):  # a bad file fails before the run is loaded
+        support = load_support(support)
     learner, config = runs.load_learner(run_dir)
     tasks = config_lib.build_tasks(config, **config["evaluation"].get("tasks", {}))
     test = tasks.episodes("test", 1, seed=seed)
-    if isinstance(support, (str, Path)):
-        support = load_support(support)
     if isinstance(quantization, str):
         quantization = [m.strip() for m in quantization.split(",") if m.strip()]
     quantization = list(quantization)
@@ -63,12 +66,12 @@ def load_support(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """``(support_x, support_y)`` from an ``.npz`` file, or an error naming what is wrong."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"--support: {path} does not exist.")
+        raise FileNotFoundError(f"`support`: {path} does not exist.")
     try:
         data = np.load(path)
     except Exception as e:  # noqa: BLE001 - numpy raises several types for a bad file
-        raise ValueError(f"--support: {path} is not a readable .npz file: {e}") from e
+        raise ValueError(f"`support`: {path} is not a readable .npz file: {e}") from e
     missing = {"support_x", "support_y"} - set(data.files)
     if missing:
-        raise ValueError(f"--support: {path} lacks {sorted(missing)}; it has {data.files}.")
+        raise ValueError(f"`support`: {path} lacks {sorted(missing)}; it has {data.files}.")
     return data["support_x"], data["support_y"]
