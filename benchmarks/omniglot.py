@@ -53,7 +53,7 @@ def main():
              "inner steps train/test | batch norm | train wall time |",
              "|---|---|---|---|---|---|---|---|---|"]
     for ways, result in rows:
-        last = max(result.metrics)
+        last = result.reported_steps  # the protocol's test step count (eval_inner_steps)
         table.append(
             f"| {config['name']} | {ways}-way {shots}-shot, {args.episodes} episodes | "
             f"{100 * result.mean('accuracy', last):.2f} ± {100 * result.ci95('accuracy', last):.2f}"

@@ -22,7 +22,8 @@ class EvaluationResult:
 
     ``metrics[steps][name] = (mean, ci95)``, where ``ci95 = 1.96 * std / sqrt(episodes)``
     (the convention of the MAML and ProtoNet papers). ``per_episode[steps][name]`` holds the raw
-    values.
+    values. `mean` and `ci95` without ``steps`` report the protocol's test step count
+    (``protocol["inner_steps_test"]``) when it was evaluated, else the largest count.
     """
 
     metrics: dict
@@ -35,9 +36,17 @@ class EvaluationResult:
     def ci95(self, metric: str, steps: int | None = None) -> float:
         return self.metrics[self._steps(steps)][metric][1]
 
+    @property
+    def reported_steps(self) -> int:
+        """The step count `mean` and `ci95` report by default."""
+        # The protocol's test step count is the number a paper reports; the largest count
+        # evaluated is only a fallback for results without one.
+        protocol_steps = self.protocol.get("inner_steps_test")
+        return protocol_steps if protocol_steps in self.metrics else max(self.metrics)
+
     def _steps(self, steps):
         if steps is None:
-            return max(self.metrics)
+            return self.reported_steps
         if steps not in self.metrics:
             raise KeyError(f"No result for steps={steps}; evaluated: {sorted(self.metrics)}")
         return steps

@@ -56,6 +56,17 @@ def test_classification_report_has_accuracy_and_macro_scores():
     assert result.protocol["ways"] == 3 and result.protocol["bn_policy"] == "transductive"
 
 
+def test_mean_without_steps_reports_the_protocols_test_step_count():
+    metrics = {s: {"accuracy": (a, 0.01)} for s, a in [(0, 0.2), (3, 0.8), (10, 0.9)]}
+    result = keras_meta.EvaluationResult(metrics, {"inner_steps_test": 3})
+    assert result.reported_steps == 3
+    assert result.mean("accuracy") == 0.8 and result.ci95("accuracy") == 0.01
+    assert result.mean("accuracy", 10) == 0.9
+    # Without the protocol's count among the evaluated ones, the largest count is reported.
+    assert keras_meta.EvaluationResult(metrics, {"inner_steps_test": 5}).reported_steps == 10
+    assert keras_meta.EvaluationResult(metrics, {}).reported_steps == 10
+
+
 def test_fewer_than_600_episodes_is_refused_for_a_reported_result():
     learner = MAML(classification_net(), loss="mse")
     with pytest.raises(ValueError, match="600"):
