@@ -42,11 +42,15 @@ def make_learner(args: argparse.Namespace, seed: int) -> MAMLRL:
     keras.utils.set_random_seed(seed)
     learner = MAMLRL(rl.Navigation2DMAML(action_scale=args.action_scale),
                      hidden_units=tuple(args.hidden_units),
-                     update_rule=args.step_size, trajectories_per_task=args.trajectories,
+                     update_rule=step_sizes(args), trajectories_per_task=args.trajectories,
                      first_order=args.first_order, outer_step=args.outer_step,
                      max_kl=args.max_kl)
     learner.compile(keras.optimizers.Adam(args.learning_rate))
     return learner
+
+
+def step_sizes(args: argparse.Namespace) -> float | list[float]:
+    return args.step_size[0] if len(args.step_size) == 1 else list(args.step_size)
 
 
 def scores(learner: MAMLRL, goals, steps: int) -> list[dict]:
@@ -175,9 +179,10 @@ def main() -> None:
     parser.add_argument("--meta-batch", type=int, default=20, help="goals per meta-iteration")
     parser.add_argument("--trajectories", type=int, default=20,
                         help="trajectories per goal and adaptation step")
-    parser.add_argument("--step-size", type=float, default=0.5,
+    parser.add_argument("--step-size", type=float, nargs="+", default=[0.5],
                         help="inner SGD step size (0.5: the authors' script; 0.1: the paper's "
-                        "text)")
+                        "text), or one per adaptation step, the last repeated (0.1 0.05: the "
+                        "paper's evaluation, which halves the step after the first)")
     parser.add_argument("--action-scale", type=float, default=0.1,
                         help="velocity per unit of action (0.1: actions normalised to [-1, 1] "
                         "as rllab's normalize wrapper in the authors' script; 1: raw velocity)")
@@ -211,14 +216,17 @@ def main() -> None:
     settings = (
         f"Training: `MAMLRL(Navigation2DMAML(action_scale={args.action_scale}), "
         f"hidden_units={tuple(args.hidden_units)}, "
-        f"update_rule={args.step_size}, trajectories_per_task={args.trajectories}, "
+        f"update_rule={step_sizes(args)}, trajectories_per_task={args.trajectories}, "
         f"outer_step={args.outer_step!r}, max_kl={args.max_kl}, "
         f"first_order={args.first_order})` ({order} order, one inner step at training; "
         f"discount 0.99, linear feature baseline, advantages normalised per goal), "
         f"{args.meta_batch} goals of the train split per meta-iteration (task stream seed = "
         f"training seed), up to {args.iterations} meta-iterations or {args.max_minutes:g} min"
         + ("" if args.outer_step == "trpo" else f", Adam {args.learning_rate}")
-        + f". Test: the same step size, {args.trajectories} trajectories per goal and step, "
+        + (". Test: the same step size" if len(args.step_size) == 1 else
+           f". Test: step sizes {', '.join(f'{v:g}' for v in args.step_size)} for steps 1, 2, "
+           "... (the last repeated)")
+        + f", {args.trajectories} trajectories per goal and step, "
         f"0-{args.test_steps} steps, every {args.eval_every} iterations (included in the "
         "wall time).")
     out = args.out

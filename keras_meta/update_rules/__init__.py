@@ -8,11 +8,14 @@ __all__ = ["LearnedStepSizes", "SGD", "UpdateRule", "get"]
 
 
 def get(identifier) -> UpdateRule:
-    """An update rule from an instance, a float (SGD step size) or a config dict."""
+    """An update rule from an instance, a float (SGD step size), a list of step sizes (one per
+    inner step, the last repeated) or a config dict."""
     if isinstance(identifier, UpdateRule):
         return identifier
     if isinstance(identifier, (int, float)):
         return SGD(float(identifier))
+    if isinstance(identifier, (list, tuple)):
+        return SGD(list(identifier))  # one step size per inner step
     if isinstance(identifier, dict):
         kind = identifier.get("name", "sgd")
         kwargs = {k: v for k, v in identifier.items() if k != "name"}
@@ -20,5 +23,6 @@ def get(identifier) -> UpdateRule:
         if kind not in rules:
             raise ValueError(f"Unknown update rule {kind!r}; expected one of {sorted(rules)}.")
         return rules[kind](**kwargs)
-    raise ValueError("`update_rule` must be an UpdateRule, a step size or a config dict. "
+    raise ValueError("`update_rule` must be an UpdateRule, a step size, a list of step sizes or "
+                     "a config dict. "
                      f"Received: {identifier!r}")

@@ -512,7 +512,9 @@ class MAMLRL(RLLearner):
                                       "a custom `policy` is not serialised.")
         rule = self.update_rule
         rule_config = getattr(rule, "learning_rate", None)
-        if rule_config is None:
+        if isinstance(rule_config, tuple):
+            rule_config = list(rule_config)
+        elif rule_config is None:
             rule_config = {"name": "learned_step_sizes",
                            "initial_learning_rate": rule.get_config()["initial_learning_rate"]}
         return {"dynamics": self.dynamics.get_config(), "hidden_units": list(self.hidden_units),

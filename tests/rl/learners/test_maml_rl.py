@@ -175,3 +175,25 @@ def test_one_adaptation_step_improves_the_return_on_held_out_goals():
     stderr = gain.std(ddof=1) / np.sqrt(len(gain))
     assert gain.mean() > 10.0 and gain.mean() > 5 * stderr, (before, after)
     print(f"0 steps {before}, 1 step {after}")
+
+
+def test_a_step_size_schedule_gives_each_adaptation_step_its_own_size():
+    """The MAML paper's evaluation: step 0.1 first, 0.05 after (here 0.5, then 0.05)."""
+    maml = _small(update_rule=[0.5, 0.05])
+    data = _data(maml)
+    inner = [_task(data[0], 0), _task(data[1], 0)]
+    theta = [tf.convert_to_tensor(v) for v in maml.functional.trainable_values()]
+    adapted = maml.adapt_task(theta, inner)
+
+    params = theta
+    for rate, task_data in zip([0.5, 0.05], inner):
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            loss = maml.inner_loss(params, task_data)
+        grads = tape.gradient(loss, params)
+        params = [p - rate * (tf.zeros_like(p) if g is None else g)
+                  for p, g in zip(params, grads)]
+    for a, p in zip(adapted, params):
+        np.testing.assert_allclose(a.numpy(), p.numpy(), rtol=1e-5, atol=1e-6)
+    assert maml.get_config()["update_rule"] == [0.5, 0.05]
+    assert MAMLRL.from_config(maml.get_config()).get_config() == maml.get_config()
