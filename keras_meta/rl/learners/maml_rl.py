@@ -511,10 +511,8 @@ class MAMLRL(RLLearner):
             raise NotImplementedError("MAMLRL.get_config covers the default `mlp_policy` only; "
                                       "a custom `policy` is not serialised.")
         rule = self.update_rule
-        rule_config = getattr(rule, "learning_rate", None)
-        if isinstance(rule_config, tuple):
-            rule_config = list(rule_config)
-        elif rule_config is None:
+        rule_config = rule.get_config().get("learning_rate")  # SGD: a float or a list
+        if rule_config is None:
             rule_config = {"name": "learned_step_sizes",
                            "initial_learning_rate": rule.get_config()["initial_learning_rate"]}
         return {"dynamics": self.dynamics.get_config(), "hidden_units": list(self.hidden_units),
