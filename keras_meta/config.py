@@ -61,7 +61,10 @@ def load(path: str | Path, overrides: list[str] | None = None) -> dict:
 def merge(base: dict, update: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        # A section that names another component (e.g. optimizer sgd over the default adam)
+        # replaces the default: the default's arguments would not fit it.
+        if (isinstance(value, dict) and isinstance(out.get(key), dict)
+                and value.get("name", out[key].get("name")) == out[key].get("name")):
             out[key] = merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

@@ -49,7 +49,10 @@ def train(config: dict, run_dir: str | Path, *, verbose: int = 1, callbacks=()) 
                             start=learner.optimizer.iterations)
     validation = None
     if training.get("validation_episodes"):
-        validation = tasks.dataset("val", batch, seed=config["seed"],
+        # Validation may sample other episodes than training (e.g. the test shots when
+        # training uses more): ``training.validation_tasks`` overrides the task settings.
+        val_tasks = config_lib.build_tasks(config, **training.get("validation_tasks", {}))
+        validation = val_tasks.dataset("val", batch, seed=config["seed"],
                                    num_batches=max(1, training["validation_episodes"] // batch))
     epochs = training["meta_steps"] // training["steps_per_epoch"]
     log.info("Training %s on %s for %d meta-steps (%d epochs) in %s", type(learner).__name__,

@@ -70,9 +70,11 @@ class MAML(MetaLearner):
         self.built = True
 
     def inner_loop(self, params, non_trainable, support_x, support_y, steps, training,
-                   query_x=None):
+                   query_x=None, step_batches=None):
         """Adapt ``params`` on the support set; with ``query_x``, also record predictions.
 
+        ``step_batches``, if given, is ``(xs, ys)`` with a leading axis of ``steps``: step ``i``
+        then fits ``xs[i], ys[i]`` instead of the whole support set (mini-batch inner loops).
         Returns ``(params, non_trainable, trajectory)``, ``trajectory`` being the query
         predictions before and after each step when ``query_x`` is given.
         """
@@ -85,12 +87,14 @@ class MAML(MetaLearner):
             if query_x is not None:
                 trajectory.append(fm(fm.merge(params, adapted), non_trainable, query_x,
                                      model_training)[0])
+            x, y = (support_x, support_y) if step_batches is None else (
+                step_batches[0][step], step_batches[1][step])
             with tf.GradientTape() as tape:
                 tape.watch(adapted)
                 predictions, _, regularization = fm(
-                    fm.merge(params, adapted), non_trainable, support_x, model_training
+                    fm.merge(params, adapted), non_trainable, x, model_training
                 )
-                loss = self.task_loss(support_y, predictions) + regularization
+                loss = self.task_loss(y, predictions) + regularization
             grads = tape.gradient(loss, adapted)
             grads = [tf.zeros_like(a) if g is None else g for g, a in zip(grads, adapted)]
             if self.first_order:

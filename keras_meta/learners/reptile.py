@@ -16,41 +16,80 @@ class Reptile(MAML):
     is the paper's interpolation ``theta += eps * (phi - theta)``). No second derivatives are
     needed. The query set only feeds the reported loss and metrics.
 
+    With ``inner_batch_size``, each training inner step fits a different mini-batch of the
+    support set (a fresh random order per task, cycled), as the paper does: its analysis and
+    experiments show that the meta-learning term comes from the gradients of *different*
+    mini-batches, and its Omniglot runs train on 10 shots in batches of 10 before testing
+    1-shot. Adaptation at test time (and ``adapt``) uses the whole support set every step.
+
     Args:
         model: a built Keras model.
         update_rule: inner rule (a float is SGD with that step size).
         inner_steps: inner steps per task during meta-training (Nichol et al. use 5-10).
+        inner_batch_size: support examples per training inner step; default all of them.
         **kwargs: `MAML` arguments.
 
     References:
         Nichol, Achiam, Schulman. On First-Order Meta-Learning Algorithms. 2018.
     """
 
-    def __init__(self, model, *, inner_steps: int = 5, **kwargs):
+    def __init__(self, model, *, inner_steps: int = 5, inner_batch_size: int | None = None,
+                 **kwargs):
         kwargs["first_order"] = True
         super().__init__(model, inner_steps=inner_steps, **kwargs)
         if self.update_rule.trainable_weights:
             raise ValueError("Reptile gives no gradient to a learned update rule; use a fixed "
                              f"rule such as SGD. Received: {type(self.update_rule).__name__}")
+        if inner_batch_size is not None and (
+                isinstance(inner_batch_size, bool) or not isinstance(inner_batch_size, int)
+                or inner_batch_size < 1):
+            raise ValueError("`inner_batch_size` must be a positive integer or None. "
+                             f"Received: inner_batch_size={inner_batch_size!r}")
+        self.inner_batch_size = inner_batch_size
 
     def get_config(self):
         config = super().get_config()
         config.pop("first_order")
-        return config
+        return {**config, "inner_batch_size": self.inner_batch_size}
+
+    def protocol(self):
+        return {**super().protocol(), "inner_batch_size": self.inner_batch_size or "all"}
+
+    def _step_orders(self, support_y):
+        """``[tasks, inner_steps, batch]`` support indices of each training inner step."""
+        tasks, shots = support_y.shape[0], support_y.shape[1]
+        batch = self.inner_batch_size
+        if shots is not None and batch > shots:
+            raise ValueError(f"`inner_batch_size` ({batch}) exceeds the support set of each "
+                             f"task ({shots} examples).")
+        tasks = tf.shape(support_y)[0] if tasks is None else tasks
+        shots = tf.shape(support_y)[1] if shots is None else shots
+        # Stateless and keyed by the step counter, so that a resumed run repeats the orders.
+        seed = tf.stack([tf.cast(self.optimizer.iterations, tf.int32), 7411])
+        order = tf.argsort(tf.random.stateless_uniform([tasks, shots], seed), axis=1)
+        positions = (tf.range(self.inner_steps)[:, None] * batch + tf.range(batch)) % shots
+        return tf.gather(order, positions, axis=1)
 
     def train_step(self, data):
         inputs, query_y = data[0], data[1]
         support_x, support_y, query_x = unpack_inputs(inputs)
         initial = self.functional.trainable_values()
 
-        def one_task(sx, sy, qx, qy):
-            params, non_trainable = self.adapt_task(sx, sy, self.inner_steps, training=True)
+        batched = self.inner_batch_size is not None and self.inner_steps > 0
+        orders = (self._step_orders(support_y) if batched
+                  else tf.zeros([tf.shape(support_y)[0], 0, 0], tf.int32))
+
+        def one_task(sx, sy, qx, qy, order):
+            batches = (tf.gather(sx, order), tf.gather(sy, order)) if batched else None
+            params, non_trainable, _ = self.inner_loop(
+                initial, self.functional.non_trainable_values(), sx, sy, self.inner_steps,
+                training=True, step_batches=batches)
             loss, predictions = self.query_loss_task((params, non_trainable), qx, qy, True)
             return params, loss, predictions
 
         params_signature = [tf.TensorSpec(p.shape, p.dtype) for p in initial]
         adapted, losses, predictions = self.map_tasks(
-            one_task, (support_x, support_y, query_x, query_y),
+            one_task, (support_x, support_y, query_x, query_y, orders),
             (params_signature, tf.TensorSpec([], self.loss_dtype), self._prediction_signature()),
         )
         grads = [p0 - tf.reduce_mean(p, axis=0) for p0, p in zip(initial, adapted)]

@@ -164,6 +164,47 @@ def test_reptile_rejects_learned_rules():
                          update_rule=update_rules.LearnedStepSizes(0.01))
 
 
+def test_reptile_inner_mini_batches_visit_each_support_example_once_per_pass():
+    learner = make(learners.Reptile, {"update_rule": 0.01, "inner_steps": 4},
+                   inner_batch_size=5)
+    learner.optimizer.build(learner.trainable_variables)
+    support_y = tf.zeros([3, 10, 1])
+    orders = learner._step_orders(support_y).numpy()
+    assert orders.shape == (3, 4, 5)
+    for task in orders:  # steps 0-1 are one pass over the 10 examples, steps 2-3 the next
+        assert sorted(task[:2].ravel()) == list(range(10))
+        np.testing.assert_array_equal(task[2:], task[:2])
+    assert len({tuple(t.ravel()) for t in orders}) == 3  # each task its own order
+    np.testing.assert_array_equal(learner._step_orders(support_y), orders)  # resumable
+    learner.optimizer.iterations.assign_add(1)
+    assert not np.array_equal(learner._step_orders(support_y), orders)
+
+
+def test_reptile_with_inner_mini_batches_learns_and_round_trips():
+    learner = make(learners.Reptile, {"update_rule": 0.01, "inner_steps": 4,
+                                      "eval_inner_steps": 5}, inner_batch_size=5)
+    assert learners.Reptile.from_config(learner.get_config()).inner_batch_size == 5
+    assert learner.protocol()["inner_batch_size"] == 5
+    tasks = Sinusoid(shots=10)
+    val = tasks.dataset("val", 25, num_batches=4)
+    before = learner.evaluate(val, verbose=0, return_dict=True)["loss"]
+    learner.fit(tasks.dataset("train", 10), steps_per_epoch=300, verbose=0)
+    after = learner.evaluate(val, verbose=0, return_dict=True)["loss"]
+    assert after < 0.7 * before, (before, after)
+
+
+@pytest.mark.parametrize("size", [0, -2, 2.5, True])
+def test_reptile_rejects_bad_inner_batch_sizes(size):
+    with pytest.raises(ValueError, match="inner_batch_size"):
+        learners.Reptile(sinusoid_net(), loss="mse", inner_batch_size=size)
+
+
+def test_reptile_inner_batch_larger_than_the_support_set_is_explained():
+    learner = make(learners.Reptile, {"update_rule": 0.01}, inner_batch_size=20)
+    with pytest.raises(ValueError, match=r"inner_batch_size.*\(20\).*10 examples"):
+        learner.fit(Sinusoid(shots=10).dataset("train", 2), steps_per_epoch=1, verbose=0)
+
+
 def test_subclassed_model_works():
     class Net(keras.Model):
         def __init__(self, **kwargs):
