@@ -29,3 +29,13 @@ def test_config_trains_a_step(path, tmp_path):
     config_lib.validate(config)
     run_dir = runs.train(config, tmp_path / "run", verbose=0)
     assert (run_dir / "checkpoints" / "final.weights.h5").exists()
+
+
+def test_a_section_naming_another_component_replaces_the_default(tmp_path):
+    path = tmp_path / "c.yaml"
+    base = ("tasks: {name: sinusoid}\nmodel: {name: mlp}\nlearner: {name: maml}\n")
+    path.write_text(base + "optimizer: {name: sgd, learning_rate: 0.5}\n")
+    assert config_lib.load(path)["optimizer"] == {"name": "sgd", "learning_rate": 0.5}
+    path.write_text(base + "optimizer: {learning_rate: 0.5}\n")  # same component: merged
+    assert config_lib.load(path)["optimizer"] == {"name": "adam", "learning_rate": 0.5,
+                                                  "epsilon": 1e-7}

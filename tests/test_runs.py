@@ -1,5 +1,6 @@
 """Run directories, exact resume, callbacks and the command line."""
 
+import csv
 import json
 
 import keras
@@ -169,3 +170,15 @@ def test_training_a_finished_run_again_is_a_no_op(tmp_path):
     for a, b in zip(before, final_weights(run_dir)):
         np.testing.assert_array_equal(a, b)
     assert "already trained" in (run_dir / "train.log").read_text()
+
+
+def test_validation_tasks_change_only_the_validation_episodes(tmp_path):
+    histories = {}
+    for name, extra in (("plain", {}), ("val-shots", {"validation_tasks": {"shots": 20}})):
+        config = tiny_config(meta_steps=10, steps_per_epoch=5, **extra)
+        run_dir = runs.train(config, tmp_path / name, verbose=0)
+        with open(run_dir / "history.csv") as f:
+            histories[name] = list(csv.DictReader(f))
+    plain, other = histories["plain"], histories["val-shots"]
+    assert [r["loss"] for r in plain] == [r["loss"] for r in other]  # same training
+    assert [r["val_loss"] for r in plain] != [r["val_loss"] for r in other]
