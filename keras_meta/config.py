@@ -104,6 +104,10 @@ def validate(config: dict) -> None:
         raise ValueError("`training.meta_steps` must be a multiple of `training.steps_per_epoch` "
                          f"(checkpoints are written per epoch). Received: {training['meta_steps']}"
                          f" and {training['steps_per_epoch']}")
+    if not isinstance(training.get("validation_tasks", {}), dict):
+        raise ValueError("`training.validation_tasks` must be a mapping of task settings for the "
+                         "validation episodes (e.g. {shots: 1}). "
+                         f"Received: {training['validation_tasks']!r}")
 
 
 def build_tasks(config: dict, **overrides) -> tasks.TaskDistribution:

@@ -39,3 +39,15 @@ def test_a_section_naming_another_component_replaces_the_default(tmp_path):
     path.write_text(base + "optimizer: {learning_rate: 0.5}\n")  # same component: merged
     assert config_lib.load(path)["optimizer"] == {"name": "adam", "learning_rate": 0.5,
                                                   "epsilon": 1e-7}
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("training: {meta_steps: 10, steps_per_epoch: 3}", "multiple of `training.steps_per_epoch`"),
+    ("training: {meta_batch_size: 0}", "`training.meta_batch_size` must be a positive integer"),
+    ("training: {validation_tasks: 1}", "`training.validation_tasks` must be a mapping"),
+])
+def test_bad_training_settings_are_named(tmp_path, bad, message):
+    path = tmp_path / "c.yaml"
+    path.write_text("tasks: {name: sinusoid}\nmodel: {name: mlp}\nlearner: {name: maml}\n" + bad)
+    with pytest.raises(ValueError, match=message):
+        config_lib.validate(config_lib.load(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from keras_meta.learners.maml import MAML
@@ -27,6 +28,9 @@ class Reptile(MAML):
         update_rule: inner rule (a float is SGD with that step size).
         inner_steps: inner steps per task during meta-training (Nichol et al. use 5-10).
         inner_batch_size: support examples per training inner step; default all of them.
+        seed: seed of the mini-batch orders; default one drawn from NumPy's global generator
+            (so `keras.utils.set_random_seed` fixes it). `get_config` records it, so a
+            resumed or reloaded learner draws the same orders.
         **kwargs: `MAML` arguments.
 
     References:
@@ -34,23 +38,20 @@ class Reptile(MAML):
     """
 
     def __init__(self, model, *, inner_steps: int = 5, inner_batch_size: int | None = None,
-                 **kwargs):
+                 seed: int | None = None, **kwargs):
         kwargs["first_order"] = True
         super().__init__(model, inner_steps=inner_steps, **kwargs)
         if self.update_rule.trainable_weights:
             raise ValueError("Reptile gives no gradient to a learned update rule; use a fixed "
                              f"rule such as SGD. Received: {type(self.update_rule).__name__}")
-        if inner_batch_size is not None and (
-                isinstance(inner_batch_size, bool) or not isinstance(inner_batch_size, int)
-                or inner_batch_size < 1):
-            raise ValueError("`inner_batch_size` must be a positive integer or None. "
-                             f"Received: inner_batch_size={inner_batch_size!r}")
-        self.inner_batch_size = inner_batch_size
+        self.inner_batch_size = _optional_int("inner_batch_size", inner_batch_size, minimum=1)
+        seed = _optional_int("seed", seed, minimum=0)
+        self.seed = int(np.random.randint(2**31 - 1)) if seed is None else seed
 
     def get_config(self):
         config = super().get_config()
         config.pop("first_order")
-        return {**config, "inner_batch_size": self.inner_batch_size}
+        return {**config, "inner_batch_size": self.inner_batch_size, "seed": self.seed}
 
     def protocol(self):
         return {**super().protocol(), "inner_batch_size": self.inner_batch_size or "all"}
@@ -65,7 +66,8 @@ class Reptile(MAML):
         tasks = tf.shape(support_y)[0] if tasks is None else tasks
         shots = tf.shape(support_y)[1] if shots is None else shots
         # Stateless and keyed by the step counter, so that a resumed run repeats the orders.
-        seed = tf.stack([tf.cast(self.optimizer.iterations, tf.int32), 7411])
+        seed = tf.stack([tf.cast(self.optimizer.iterations, tf.int32),
+                         tf.constant(self.seed, tf.int32)])
         order = tf.argsort(tf.random.stateless_uniform([tasks, shots], seed), axis=1)
         positions = (tf.range(self.inner_steps)[:, None] * batch + tf.range(batch)) % shots
         return tf.gather(order, positions, axis=1)
@@ -96,3 +98,12 @@ class Reptile(MAML):
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
         self.update_running_statistics(inputs)
         return self._update_metrics(inputs, query_y, predictions, tf.reduce_mean(losses))
+
+
+def _optional_int(name: str, value, minimum: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum} or None. "
+                         f"Received: {name}={value!r}")
+    return int(value)

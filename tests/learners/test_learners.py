@@ -191,6 +191,27 @@ def test_reptile_with_inner_mini_batches_learns_and_round_trips():
     assert_fit_lowers_the_query_loss(learner)
 
 
+def test_reptile_inner_batch_orders_follow_the_seed_and_survive_get_config():
+    def orders(learner):
+        learner.optimizer.build(learner.trainable_variables)
+        return learner._step_orders(tf.zeros([3, 10, 1])).numpy()
+
+    kwargs = {"update_rule": 0.01, "inner_steps": 4}
+    first = make(learners.Reptile, kwargs, inner_batch_size=np.int64(5), seed=1)
+    assert first.inner_batch_size == 5 and type(first.inner_batch_size) is int
+    other_seed = make(learners.Reptile, kwargs, inner_batch_size=5, seed=2)
+    assert not np.array_equal(orders(first), orders(other_seed))
+    config = first.get_config()
+    assert config["seed"] == 1
+    reloaded = learners.Reptile.from_config(config)
+    reloaded.compile(optimizer="sgd", loss="mse")
+    np.testing.assert_array_equal(orders(reloaded), orders(first))
+    keras.utils.set_random_seed(3)
+    drawn = learners.Reptile(sinusoid_net(), loss="mse", inner_batch_size=5).seed
+    keras.utils.set_random_seed(3)
+    assert learners.Reptile(sinusoid_net(), loss="mse", inner_batch_size=5).seed == drawn
+
+
 @pytest.mark.parametrize("size", [0, -2, 2.5, True])
 def test_reptile_rejects_bad_inner_batch_sizes(size):
     with pytest.raises(ValueError, match="inner_batch_size"):
