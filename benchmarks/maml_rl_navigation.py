@@ -74,11 +74,16 @@ def train(seed: int, args: argparse.Namespace, goals) -> dict:
         row = {"iteration": done, "env_steps": int(logs["env_steps"][-1]),
                "wall_s": round(train_s, 1), "train_return_before": logs["return_before"][-1],
                "train_return_after": logs["return_after"][-1], "kl": logs["kl"][-1],
+               "train_entropy_before": logs["entropy_before"][-1],
+               "train_entropy_after": logs["entropy_after"][-1],
+               "accepted": logs.get("accepted", [None])[-1],
                "returns": scores(learner, goals, args.test_steps)}
         curve.append(row)
         print(f"seed {seed} iteration {done}: held-out "
               + " / ".join(f"{r['mean']:.2f}" for r in row["returns"])
-              + f" ({train_s:.0f} s)", flush=True)
+              + f"; train {row['train_return_before']:.2f} -> {row['train_return_after']:.2f},"
+              f" entropy {row['train_entropy_before']:.3f} -> {row['train_entropy_after']:.3f},"
+              f" kl {row['kl']:.4f}, accepted {row['accepted']} ({train_s:.0f} s)", flush=True)
     return {"seed": seed, "iterations": done, "curve": curve, "final": curve[-1]["returns"],
             "wall_s": round(time.perf_counter() - start, 1),
             "env_steps": curve[-1]["env_steps"]}

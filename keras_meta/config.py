@@ -9,6 +9,7 @@ import keras
 import yaml
 
 from keras_meta import learners, models, tasks
+from keras_meta._validation import check_int
 
 LEARNERS = {
     "maml": learners.MAML,
@@ -97,9 +98,7 @@ def validate(config: dict) -> None:
                          f"{sorted(LEARNERS)}.")
     training = config["training"]
     for key in ("meta_batch_size", "meta_steps", "steps_per_epoch", "steps_per_execution"):
-        if not isinstance(training.get(key), int) or training[key] < 1:
-            raise ValueError(f"`training.{key}` must be a positive integer. "
-                             f"Received: {training.get(key)!r}")
+        check_int(f"training.{key}", training.get(key), 1)
     if training["meta_steps"] % training["steps_per_epoch"]:
         raise ValueError("`training.meta_steps` must be a multiple of `training.steps_per_epoch` "
                          f"(checkpoints are written per epoch). Received: {training['meta_steps']}"

@@ -43,7 +43,8 @@ def test_a_section_naming_another_component_replaces_the_default(tmp_path):
 
 @pytest.mark.parametrize("bad, message", [
     ("training: {meta_steps: 10, steps_per_epoch: 3}", "multiple of `training.steps_per_epoch`"),
-    ("training: {meta_batch_size: 0}", "`training.meta_batch_size` must be a positive integer"),
+    ("training: {meta_batch_size: 0}",
+     "`training.meta_batch_size` must be an integer >= 1. Received: training.meta_batch_size=0"),
     ("training: {validation_tasks: 1}", "`training.validation_tasks` must be a mapping"),
 ])
 def test_bad_training_settings_are_named(tmp_path, bad, message):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_meta._validation import check_int
 from keras_meta.datasets import _imaging
 from keras_meta.datasets.class_images import ClassImages
 
@@ -94,15 +95,7 @@ def load_image_folder(
     size = _imaging.parse_image_size(image_size, allow_none=True)
     pil_mode, channels = _imaging.parse_color_mode(color_mode)
     resample = _imaging.parse_interpolation(interpolation)
-    if (
-        not isinstance(min_images_per_class, int | np.integer)
-        or isinstance(min_images_per_class, bool)
-        or min_images_per_class < 1
-    ):
-        raise ValueError(
-            "`min_images_per_class` must be a positive int. "
-            f"Received: min_images_per_class={min_images_per_class!r}"
-        )
+    check_int("min_images_per_class", min_images_per_class, 1)
 
     found, empty = _find_classes(root)
     if classes is None:

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from PIL import Image
 
+from keras_meta._validation import check_int
 from keras_meta.datasets import _cache, _imaging
 from keras_meta.datasets.class_images import ClassImages
 
@@ -176,12 +177,8 @@ def load_omniglot(
             "(a quarter turn swaps height and width). "
             f"Received: image_size={image_size!r}, rotations={rotations!r}"
         )
-    if split == "maml" and (
-        not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0
-    ):
-        raise ValueError(
-            f"`seed` must be a non-negative int. Received: seed={seed!r}"
-        )
+    if split == "maml":
+        check_int("seed", seed, 0)
     root_path = _resolve_root(root)
     zip_paths = [root_path / name for name in ZIP_NAMES]
     for path in zip_paths:

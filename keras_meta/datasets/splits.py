@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from keras_meta._validation import check_int
 from keras_meta.datasets.class_images import ClassImages
 
 __all__ = ["split_classes"]
@@ -83,8 +84,7 @@ def split_classes(
     named = _name_splits(fractions)
     values = list(named.values())
     if all(_is_number(v) for v in values):
-        if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"`seed` must be a non-negative int. Received: seed={seed!r}")
+        check_int("seed", seed, 0)
         assignment = _assign_by_fraction(named, len(units), int(seed), kind)
         chosen = {name: [units[i] for i in idx] for name, idx in assignment.items()}
         partition_seed: int | None = int(seed)

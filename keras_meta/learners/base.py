@@ -17,9 +17,9 @@ base class maps it over the tasks of a meta-batch inside one compiled graph and 
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from keras_meta._validation import check_int
 from keras_meta.core import fused_steps
 from keras_meta.tasks.episode import unpack_inputs
 
@@ -71,22 +71,15 @@ class MetaLearner(keras.Model):
                 f"`model` ({model.name}) must be built. Give it a `keras.Input` or call it once "
                 "on a batch of data."
             )
-        for arg, value in (("inner_steps", inner_steps), ("eval_inner_steps", eval_inner_steps)):
-            if value is not None and (not isinstance(value, (int, np.integer)) or value < 0):
-                raise ValueError(
-                    f"`{arg}` must be a non-negative integer. Received: {arg}={value!r}")
+        inner_steps = check_int("inner_steps", inner_steps, 0)
+        eval_inner_steps = check_int("eval_inner_steps", eval_inner_steps, 0, allow_none=True)
         if bn_policy not in BN_POLICIES:
             raise ValueError(f"`bn_policy` must be one of {BN_POLICIES}. Received: {bn_policy!r}")
         if task_batching not in TASK_BATCHING:
             raise ValueError(
                 f"`task_batching` must be one of {TASK_BATCHING}. Received: {task_batching!r}"
             )
-        if task_chunk_size is not None and (
-            not isinstance(task_chunk_size, (int, np.integer)) or task_chunk_size < 1
-        ):
-            raise ValueError("`task_chunk_size` must be a positive integer or None. "
-                             f"Received: task_chunk_size={task_chunk_size!r}")
-        self.task_chunk_size = task_chunk_size
+        self.task_chunk_size = check_int("task_chunk_size", task_chunk_size, 1, allow_none=True)
         self.model = model
         self.inner_steps = int(inner_steps)
         self.eval_inner_steps = int(inner_steps if eval_inner_steps is None else eval_inner_steps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from keras_meta._validation import check_int
 from keras_meta.learners.maml import MAML
 from keras_meta.tasks.episode import unpack_inputs
 
@@ -44,8 +45,8 @@ class Reptile(MAML):
         if self.update_rule.trainable_weights:
             raise ValueError("Reptile gives no gradient to a learned update rule; use a fixed "
                              f"rule such as SGD. Received: {type(self.update_rule).__name__}")
-        self.inner_batch_size = _optional_int("inner_batch_size", inner_batch_size, minimum=1)
-        seed = _optional_int("seed", seed, minimum=0)
+        self.inner_batch_size = check_int("inner_batch_size", inner_batch_size, 1, allow_none=True)
+        seed = check_int("seed", seed, 0, allow_none=True)
         self.seed = int(np.random.randint(2**31 - 1)) if seed is None else seed
 
     def get_config(self):
@@ -99,11 +100,3 @@ class Reptile(MAML):
         self.update_running_statistics(inputs)
         return self._update_metrics(inputs, query_y, predictions, tf.reduce_mean(losses))
 
-
-def _optional_int(name: str, value, minimum: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum} or None. "
-                         f"Received: {name}={value!r}")
-    return int(value)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from keras_meta._validation import check_int
 from keras_meta.tasks.episode import Episode, EpisodeSpec
 
 SPLITS = ("train", "val", "test")
@@ -66,10 +67,7 @@ class TaskDistribution:
             num_batches: number of meta-batches, or ``None`` for an endless stream.
         """
         check_split(split)
-        if not isinstance(meta_batch_size, (int, np.integer)) or meta_batch_size < 1:
-            raise ValueError(
-                f"`meta_batch_size` must be a positive integer. Received: {meta_batch_size!r}"
-            )
+        meta_batch_size = check_int("meta_batch_size", meta_batch_size, 1)
         stream = tf.constant([int(seed), _SPLIT_STREAMS[split]], tf.int64)
 
         def first_batch(_):

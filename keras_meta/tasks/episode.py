@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from keras_meta._validation import check_int
+
 INPUT_KEYS = ("support_x", "support_y", "query_x")
 
 
@@ -61,16 +63,10 @@ class EpisodeSpec:
 
     def __post_init__(self):
         for name in ("support_size", "query_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-        if self.num_classes is not None and (
-            not isinstance(self.num_classes, (int, np.integer)) or self.num_classes < 2
-        ):
-            raise ValueError(
-                "`num_classes` must be an integer >= 2 for classification, or None for "
-                f"regression. Received: num_classes={self.num_classes!r}"
-            )
+            object.__setattr__(self, name, check_int(name, getattr(self, name), 1))
+        # >= 2 for classification, None for regression.
+        object.__setattr__(self, "num_classes",
+                           check_int("num_classes", self.num_classes, 2, allow_none=True))
         object.__setattr__(self, "x_shape", tuple(int(d) for d in self.x_shape))
         object.__setattr__(self, "y_shape", tuple(int(d) for d in self.y_shape))
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
+from keras_meta._validation import check_int
 from keras_meta.datasets.class_images import ClassImages
 from keras_meta.tasks.distribution import SPLITS, TaskDistribution
 from keras_meta.tasks.episode import Episode, EpisodeSpec
@@ -34,11 +35,9 @@ class ImageClassTasks(TaskDistribution):
 
     def __init__(self, pools: Mapping[str, ClassImages], ways: int = 5, shots: int = 1,
                  queries: int = 15, augment: str | None = None, name: str = "images"):
-        for arg, value in (("ways", ways), ("shots", shots), ("queries", queries)):
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
-        if ways < 2:
-            raise ValueError(f"`ways` must be >= 2. Received: ways={ways}")
+        ways = check_int("ways", ways, 2)
+        shots = check_int("shots", shots, 1)
+        queries = check_int("queries", queries, 1)
         if augment not in (None, "rotate90"):
             raise ValueError(f"`augment` must be None or 'rotate90'. Received: {augment!r}")
         unknown = set(pools) - set(SPLITS)

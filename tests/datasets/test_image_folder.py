@@ -82,7 +82,7 @@ def test_min_images_per_class(folder):
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, True])
 def test_invalid_min_images_per_class(folder, value):
-    with pytest.raises(ValueError, match="`min_images_per_class` must be a positive int"):
+    with pytest.raises(ValueError, match="`min_images_per_class` must be an integer >= 1"):
         load_image_folder(folder, image_size=4, min_images_per_class=value)
 
 

@@ -313,8 +313,8 @@ def test_missing_split_file(omniglot_dir, cache_dir):
     ({"rotations": ()}, "`rotations` must be a non-empty"),
     ({"rotations": (0, 0)}, "distinct"),
     ({"interpolation": "cubic"}, "`interpolation` must be one of"),
-    ({"split": "maml", "seed": -1}, "`seed` must be a non-negative int. Received: seed=-1"),
-    ({"split": "maml", "seed": 1.5}, "`seed` must be a non-negative int"),
+    ({"split": "maml", "seed": -1}, "`seed` must be an integer >= 0. Received: seed=-1"),
+    ({"split": "maml", "seed": 1.5}, "`seed` must be an integer >= 0"),
 ])
 def test_invalid_arguments(omniglot_dir, cache_dir, kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -111,7 +111,7 @@ def test_errors(fractions, message):
 def test_argument_type_errors():
     with pytest.raises(ValueError, match="`class_images` must be a ClassImages"):
         split_classes([1, 2, 3])
-    with pytest.raises(ValueError, match="`seed` must be a non-negative int. Received: seed=-1"):
+    with pytest.raises(ValueError, match="`seed` must be an integer >= 0. Received: seed=-1"):
         split_classes(pool_of(10), seed=-1)
     with pytest.raises(ValueError, match="`by_group` must be a bool"):
         split_classes(pool_of(10), by_group="yes")

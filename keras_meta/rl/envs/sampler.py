@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from keras_meta._validation import check_int  # the RL modules call `sampler.check_int`
+
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 _TASK_TAG = 0
 _NOISE_TAG = 1
@@ -61,9 +63,7 @@ def check_seed(seed: Any) -> int:
     Raises:
         ValueError: if `seed` is not a non-negative integer.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer. Received: seed={seed!r}")
-    return int(seed)
+    return check_int("seed", seed, 0)
 
 
 def draw_tasks(draw_block: Callable[[np.random.Generator, int], TasksT], seed: int, split: str,
@@ -179,23 +179,3 @@ class TaskStream:
         tasks = self.take(self.position, count)
         self.position += count
         return tasks
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """Validates an integer argument.
-
-    Args:
-        name: str, the argument's name, quoted in the error.
-        value: the value received.
-        minimum: int, the smallest allowed value.
-
-    Returns:
-        `value` as a Python int.
-
-    Raises:
-        ValueError: if `value` is not an integer ``>= minimum``.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
-    return int(value)

@@ -49,18 +49,3 @@ class RLLearner(keras.Model):
     @property
     def metrics(self) -> list:
         return list(self._trackers.values())
-
-
-def check_float(name: str, value: Any, low: float, high: float | None = None,
-                strict: bool = False) -> float:
-    """Validates a float hyperparameter in ``[low, high]`` (``(low, high]`` if `strict`)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    ok = (number > low if strict else number >= low) and (high is None or number <= high)
-    if not ok:
-        bound = f"> {low}" if strict else f">= {low}"
-        expected = bound if high is None else f"in {'(' if strict else '['}{low}, {high}]"
-        raise ValueError(f"`{name}` must be a number {expected}. Received: {name}={value!r}")
-    return number

@@ -16,6 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_meta._validation import check_int
+
 
 class Categorical:
     """Categorical distribution over ``num_actions`` actions, parameterised by logits.
@@ -30,11 +32,7 @@ class Categorical:
     discrete = True
 
     def __init__(self, num_actions: int) -> None:
-        if isinstance(num_actions, bool) or not isinstance(num_actions, (int, np.integer)) or (
-                num_actions < 2):
-            raise ValueError(
-                f"`num_actions` must be an integer >= 2. Received: num_actions={num_actions!r}")
-        self.num_actions = int(num_actions)
+        self.num_actions = check_int("num_actions", num_actions, 2)
         self.param_size = self.num_actions
         self.action_dtype = tf.int32
         self.action_shape: tuple[int, ...] = ()
@@ -92,11 +90,7 @@ class DiagonalGaussian:
     discrete = False
 
     def __init__(self, action_size: int) -> None:
-        if isinstance(action_size, bool) or not isinstance(action_size, (int, np.integer)) or (
-                action_size < 1):
-            raise ValueError(
-                f"`action_size` must be an integer >= 1. Received: action_size={action_size!r}")
-        self.action_size = int(action_size)
+        self.action_size = check_int("action_size", action_size, 1)
         self.param_size = 2 * self.action_size
         self.action_dtype = tf.float32
         self.action_shape = (self.action_size,)

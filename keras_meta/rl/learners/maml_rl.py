@@ -24,12 +24,12 @@ import tensorflow as tf
 from tf_agents.trajectories import time_step as ts
 
 from keras_meta import update_rules
+from keras_meta._validation import check_float as _check_float
 from keras_meta.core.functional import FunctionalModel
 from keras_meta.rl.baselines.evaluation import Score
 from keras_meta.rl.envs import sampler
 from keras_meta.rl.learners import tf_envs
 from keras_meta.rl.learners.base import RLLearner
-from keras_meta.rl.learners.base import check_float as _check_float
 from keras_meta.rl.learners.ppo import clipped_surrogate
 from keras_meta.rl.learners.returns import (
     discounted_returns,
@@ -107,10 +107,14 @@ class MAMLRL(RLLearner):
 
     Logs of ``fit``: ``return_before`` and ``return_after`` (mean undiscounted return of
     the trajectories sampled before adaptation and after the last inner step),
+    ``entropy_before`` and ``entropy_after`` (the policy's mean entropy on those
+    trajectories: with a Gaussian policy, how far the inner steps move its spread),
     ``outer_loss`` (the outer surrogate loss; 0 at the behaviour policy, since the
     advantages are normalised per task), ``kl`` (mean KL from the behaviour to the adapted
     policies: after the step with TRPO; with PPO the mean over the epochs, each measured
-    before its update), ``clip_fraction`` (PPO) and ``env_steps``.
+    before its update), ``clip_fraction`` (PPO), ``accepted`` (TRPO: the fraction of
+    meta-iterations whose line search accepted a step; a rejected step leaves the policy
+    unchanged) and ``env_steps``.
 
     Args:
         dynamics: the task family (a `TrialDynamics`, a family environment or a config).
@@ -164,9 +168,9 @@ class MAMLRL(RLLearner):
                  cg_damping: float = 1e-5, line_search_steps: int = 15,
                  line_search_decay: float = 0.5, max_grad_norm: float | None = None,
                  name: str = "maml_rl", **kwargs) -> None:
-        names = ["return_before", "return_after", "outer_loss", "kl"]
-        if outer_step == "ppo":
-            names.append("clip_fraction")
+        names = ["return_before", "return_after", "entropy_before", "entropy_after",
+                 "outer_loss", "kl"]
+        names.append("clip_fraction" if outer_step == "ppo" else "accepted")
         super().__init__(names, name=name, **kwargs)
         self.dynamics = tf_envs.get(dynamics)
         if outer_step not in OUTER_STEPS:
@@ -419,8 +423,8 @@ class MAMLRL(RLLearner):
             for v, p in zip(policy_variables, step.params):
                 v.assign(p)
             loss, kl = step.loss, step.kl
-        self._trackers["return_before"].update_state(rollouts[0].returns())
-        self._trackers["return_after"].update_state(rollouts[-1].returns())
+            self._trackers["accepted"].update_state(tf.cast(step.accepted, tf.float32))
+        self._track_rollouts(task_data, rollouts)
         self._trackers["outer_loss"].update_state(loss)
         self._trackers["kl"].update_state(kl)
         rows = tf.shape(rollouts[0].rewards)[1]
@@ -430,11 +434,20 @@ class MAMLRL(RLLearner):
         logs["env_steps"] = self.env_steps.value
         return logs
 
+    def _track_rollouts(self, task_data: Sequence[TaskData], rollouts: Sequence[Rollout]) -> None:
+        dist = self.dynamics.distribution
+        for when, data, trials in (("before", task_data[0], rollouts[0]),
+                                   ("after", task_data[-1], rollouts[-1])):
+            self._trackers[f"return_{when}"].update_state(trials.returns())
+            entropy = masked_mean(dist.entropy(data.params), data.mask)
+            self._trackers[f"entropy_{when}"].update_state(entropy)
+
     def test_step(self, data: dict[str, Any]) -> dict[str, tf.Tensor]:
-        rollouts, _, _ = self.sample_and_adapt(data["tasks"], data["seed"], self.inner_steps)
-        self._trackers["return_before"].update_state(rollouts[0].returns())
-        self._trackers["return_after"].update_state(rollouts[-1].returns())
-        return {n: self._trackers[n].result() for n in ("return_before", "return_after")}
+        rollouts, task_data, _ = self.sample_and_adapt(data["tasks"], data["seed"],
+                                                       self.inner_steps)
+        self._track_rollouts(task_data, rollouts)
+        names = ("return_before", "return_after", "entropy_before", "entropy_after")
+        return {n: self._trackers[n].result() for n in names}
 
     def call(self, observations: tf.Tensor) -> tf.Tensor:
         """The meta-policy's distribution parameters ``[B, P]`` (before adaptation)."""

@@ -16,10 +16,10 @@ import numpy as np
 import tensorflow as tf
 from tf_agents.trajectories import time_step as ts
 
+from keras_meta._validation import check_float as _check_float
 from keras_meta.rl.envs import sampler
 from keras_meta.rl.learners import distributions, tf_envs
 from keras_meta.rl.learners.base import RLLearner
-from keras_meta.rl.learners.base import check_float as _check_float
 from keras_meta.rl.learners.ppo import clipped_surrogate
 from keras_meta.rl.learners.returns import generalized_advantages, masked_mean, normalize
 from keras_meta.rl.learners.rollout import Rollout, rollout, trial_dataset

@@ -69,7 +69,7 @@ def test_noise_stream_is_not_a_task_stream():
 @pytest.mark.parametrize("kwargs,match", [
     ({"split": "dev"}, r"`split` must be one of \('train', 'validation', 'test'\). "
                        r"Received: split='dev'"),
-    ({"split": "test", "seed": -3}, r"`seed` must be a non-negative integer. Received: seed=-3"),
+    ({"split": "test", "seed": -3}, r"`seed` must be an integer >= 0. Received: seed=-3"),
     ({"split": "test", "seed": 1.5}, r"Received: seed=1.5"),
     ({"split": "test", "start": -1}, r"`start` must be an integer >= 0. Received: start=-1"),
 ])

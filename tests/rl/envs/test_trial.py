@@ -130,7 +130,7 @@ def test_tf_py_environment(name, make, length, horizon, action):
 @pytest.mark.parametrize("kwargs,match", [
     ({"batch_size": 0}, r"`batch_size` must be an integer >= 1. Received: batch_size=0"),
     ({"batch_size": 2.0}, r"Received: batch_size=2.0"),
-    ({"seed": -1}, r"`seed` must be a non-negative integer. Received: seed=-1"),
+    ({"seed": -1}, r"`seed` must be an integer >= 0. Received: seed=-1"),
     ({"split": "dev"}, r"`split` must be one of .*Received: split='dev'"),
 ])
 def test_bad_common_arguments(name, make, length, horizon, action, kwargs, match):

@@ -103,6 +103,10 @@ def test_trpo_step_stays_in_the_trust_region_and_improves_the_surrogate():
     # Normalised advantages: the surrogate is 0 at the behaviour policy.
     assert logs["outer_loss"][0] < -1e-4
     assert 0.0 < logs["kl"][0] <= 0.02 + 1e-6
+    assert logs["accepted"][0] == 1.0
+    # The behaviour policy is the initial Gaussian (std 1 in 2 dimensions).
+    np.testing.assert_allclose(logs["entropy_before"][0], np.log(2 * np.pi * np.e), rtol=1e-5)
+    assert np.isfinite(logs["entropy_after"][0])
     assert any(not np.allclose(b, v.numpy()) for b, v in zip(before,
                                                              maml.policy.trainable_variables))
     assert logs["env_steps"][0] == 2 * 3 * 6 * 12
