@@ -43,7 +43,8 @@ def make_learner(args: argparse.Namespace, seed: int) -> MAMLRL:
     learner = MAMLRL(rl.Navigation2DMAML(action_scale=args.action_scale),
                      hidden_units=tuple(args.hidden_units),
                      update_rule=step_sizes(args), trajectories_per_task=args.trajectories,
-                     first_order=args.first_order, outer_step=args.outer_step,
+                     first_order=args.first_order, inner_objective=args.inner_objective,
+                     outer_step=args.outer_step,
                      max_kl=args.max_kl)
     learner.compile(keras.optimizers.Adam(args.learning_rate))
     return learner
@@ -197,6 +198,11 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=3e-3,
                         help="Adam learning rate of the PPO outer step")
     parser.add_argument("--first-order", action="store_true", help="first-order MAML")
+    parser.add_argument("--inner-objective", choices=("policy_gradient", "lvc"),
+                        default="policy_gradient",
+                        help="MAML's inner policy-gradient loss, or ProMP's LVC objective "
+                        "(same inner step; its meta-gradient also credits the pre-update "
+                        "sampling)")
     parser.add_argument("--test-steps", type=int, default=3, help="adaptation steps scored")
     parser.add_argument("--eval-every", type=int, default=25, help="iterations between scores")
     parser.add_argument("--max-minutes", type=float, default=120.0,
@@ -223,7 +229,8 @@ def main() -> None:
         f"hidden_units={tuple(args.hidden_units)}, "
         f"update_rule={step_sizes(args)}, trajectories_per_task={args.trajectories}, "
         f"outer_step={args.outer_step!r}, max_kl={args.max_kl}, "
-        f"first_order={args.first_order})` ({order} order, one inner step at training; "
+        f"first_order={args.first_order}, inner_objective={args.inner_objective!r})` "
+        f"({order} order, one inner step at training; "
         f"discount 0.99, linear feature baseline, advantages normalised per goal), "
         f"{args.meta_batch} goals of the train split per meta-iteration (task stream seed = "
         f"training seed), up to {args.iterations} meta-iterations or {args.max_minutes:g} min"

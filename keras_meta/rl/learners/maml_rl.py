@@ -48,6 +48,7 @@ from keras_meta.rl.learners.rollout import (
 from keras_meta.rl.learners.trpo import trust_region_step
 
 OUTER_STEPS = ("ppo", "trpo")
+INNER_OBJECTIVES = ("policy_gradient", "lvc")
 
 
 def mlp_policy(dynamics: tf_envs.TrialDynamics | Any, hidden_units: Sequence[int] = (100, 100),
@@ -126,6 +127,11 @@ class MAMLRL(RLLearner):
             `keras_meta.update_rules.UpdateRule`.
         inner_steps: int >= 1, adaptation steps (each on fresh trajectories).
         first_order: drop the second-derivative terms of the inner steps.
+        inner_objective: ``"policy_gradient"`` (MAML's ``-mean(log pi * A)``) or ``"lvc"``
+            (ProMP's low-variance curvature objective ``-mean(pi / stop_grad(pi) * A)``: the
+            same value and inner step, but its second derivative also credits the
+            meta-policy for the pre-update trajectories it samples, which MAML's
+            meta-gradient ignores; only differs when second order).
         trajectories_per_task: int >= 1, ``K`` trajectories per task and step (20).
         outer_step: ``"ppo"`` (clipped surrogate, the compiled optimizer) or ``"trpo"``
             (natural gradient with a KL trust region; the optimizer is unused).
@@ -156,12 +162,15 @@ class MAMLRL(RLLearner):
     References:
         Finn, Abbeel, Levine. Model-Agnostic Meta-Learning for Fast Adaptation of Deep
         Networks. ICML 2017.
+        Rothfuss, Lee, Clavera, Asfour, Abbeel. ProMP: Proximal Meta-Policy Search.
+        ICLR 2019 (the LVC objective).
     """
 
     def __init__(self, dynamics: tf_envs.TrialDynamics | Any, policy: keras.Model | None = None,
                  *, hidden_units: Sequence[int] = (100, 100), initial_std: float = 1.0,
                  update_rule: update_rules.UpdateRule | float | dict = 0.1,
                  inner_steps: int = 1, first_order: bool = False,
+                 inner_objective: str = "policy_gradient",
                  trajectories_per_task: int = 20, outer_step: str = "ppo",
                  discount: float = 0.99, gae_lambda: float = 1.0, clip_ratio: float = 0.2,
                  ppo_epochs: int = 5, max_kl: float = 0.01, cg_iterations: int = 10,
@@ -197,6 +206,10 @@ class MAMLRL(RLLearner):
         self.update_rule.build([tuple(v.shape) for v in policy.trainable_variables])
         self.inner_steps = sampler.check_int("inner_steps", inner_steps, 1)
         self.first_order = bool(first_order)
+        if inner_objective not in INNER_OBJECTIVES:
+            raise ValueError(f"`inner_objective` must be one of {INNER_OBJECTIVES}. "
+                             f"Received: inner_objective={inner_objective!r}")
+        self.inner_objective = inner_objective
         self.trajectories_per_task = sampler.check_int("trajectories_per_task",
                                                        trajectories_per_task, 1)
         self.outer_step = outer_step
@@ -293,12 +306,20 @@ class MAMLRL(RLLearner):
 
     # ------------------------------------------------------------------ inner loop
     def inner_loss(self, params: Sequence[tf.Tensor], data: TaskData) -> tf.Tensor:
-        """The policy-gradient loss of one task's trajectories (``data`` without task axis)."""
+        """The inner loss of one task's trajectories (``data`` without task axis).
+
+        ``-mean(log pi * A)`` (``inner_objective="policy_gradient"``) or
+        ``-mean(exp(log pi - stop_grad(log pi)) * A)`` (``"lvc"``): equal values and
+        gradients; the Hessian of the latter adds ``grad log pi grad log pi^T A``, the
+        curvature that comes from sampling the trajectories with the policy.
+        """
         obs = tf.reshape(data.observations, [-1, data.observations.shape[-1]])
         dist_params = self.apply_policy(params, obs)
         actions = tf.reshape(data.actions, [-1] + list(self.dynamics.distribution.action_shape))
         log_probs = self.dynamics.distribution.log_prob(dist_params, actions)
-        return -masked_mean(log_probs * tf.reshape(data.advantages, [-1]),
+        terms = (log_probs if self.inner_objective == "policy_gradient"
+                 else tf.exp(log_probs - tf.stop_gradient(log_probs)))
+        return -masked_mean(terms * tf.reshape(data.advantages, [-1]),
                             tf.reshape(data.mask, [-1]))
 
     def adapt_task(self, params: Sequence[tf.Tensor], inner: Sequence[TaskData]
@@ -531,6 +552,7 @@ class MAMLRL(RLLearner):
         return {"dynamics": self.dynamics.get_config(), "hidden_units": list(self.hidden_units),
                 "initial_std": self.initial_std, "update_rule": rule_config,
                 "inner_steps": self.inner_steps, "first_order": self.first_order,
+                "inner_objective": self.inner_objective,
                 "trajectories_per_task": self.trajectories_per_task,
                 "outer_step": self.outer_step, "discount": self.discount,
                 "gae_lambda": self.gae_lambda, "clip_ratio": self.clip_ratio,

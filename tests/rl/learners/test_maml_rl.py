@@ -148,6 +148,47 @@ def test_agent_replays_the_in_graph_policy_in_the_numpy_environment():
                  NavigationTasks(goals.goals[:2]))
 
 
+def _flat(tensors):
+    return np.concatenate([np.reshape(t, -1) for t in tensors])
+
+
+def test_lvc_objective_adds_the_sampling_curvature_to_the_inner_hessian():
+    """ProMP's LVC: the same inner step as MAML's, Hessian + mean(A grad log pi grad log pi^T)."""
+    env = Navigation2DMAML(max_steps=12)
+    pg = _small(policy=mlp_policy(env, (4,), activation="tanh"))
+    lvc = _small(policy=mlp_policy(env, (4,), activation="tanh"), inner_objective="lvc")
+    for a, b in zip(lvc.policy.trainable_variables, pg.policy.trainable_variables):
+        a.assign(b)
+    inner = _task(_data(pg, tasks=1)[0], 0)
+    theta = [tf.convert_to_tensor(t) for t in pg.functional.trainable_values()]
+    for a, b in zip(pg.adapt_task(theta, [inner]), lvc.adapt_task(theta, [inner])):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+
+    v = [tf.random.stateless_normal(t.shape, (3, 4)) for t in theta]
+
+    def hessian_vector(maml):
+        with tf.GradientTape() as outer:
+            outer.watch(theta)
+            with tf.GradientTape() as tape:
+                tape.watch(theta)
+                loss = maml.inner_loss(theta, inner)
+            gv = tf.add_n([tf.reduce_sum(g * d) for g, d in zip(tape.gradient(loss, theta), v)])
+        return _flat([h.numpy() for h in outer.gradient(gv, theta)])
+
+    with tf.GradientTape() as tape:  # per-sample score functions, [N, num_params]
+        tape.watch(theta)
+        dist = pg.apply_policy(theta, tf.reshape(inner.observations, [-1, 2]))
+        log_probs = pg.dynamics.distribution.log_prob(dist, tf.reshape(inner.actions, [-1, 2]))
+    scores = np.concatenate([np.reshape(j.numpy(), (j.shape[0], -1))
+                             for j in tape.jacobian(log_probs, theta)], axis=1)
+    weights = (inner.advantages.numpy().reshape(-1) * inner.mask.numpy().reshape(-1)
+               / inner.mask.numpy().sum())
+    curvature = -(weights[:, None] * scores).T @ (scores @ _flat([d.numpy() for d in v]))
+    difference = hessian_vector(lvc) - hessian_vector(pg)
+    np.testing.assert_allclose(difference, curvature, rtol=1e-3, atol=1e-5)
+    assert np.abs(curvature).max() > 1e-3  # the added term is not negligible here
+
+
 def test_errors_and_config():
     env = Navigation2DMAML()
     for kwargs, match in [
@@ -158,12 +199,15 @@ def test_errors_and_config():
         ({"policy": keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])},
          r"`policy` must map \[B, 2\] observations to \[B, 4\] distribution parameters. "
          r"Received: output shape \(1, 3\)"),
+        ({"inner_objective": "dice"}, r"`inner_objective` must be one of \('policy_gradient', "
+                                      r"'lvc'\). Received: inner_objective='dice'"),
         ({"outer_step": "trpo", "update_rule": {"name": "meta_sgd"}},
          r"`outer_step='trpo'` trains the policy only"),
     ]:
         with pytest.raises(ValueError, match=match):
             MAMLRL(env, hidden_units=(4,), **kwargs)
-    maml = MAMLRL(env, hidden_units=(4,), inner_steps=2, first_order=True)
+    maml = MAMLRL(env, hidden_units=(4,), inner_steps=2, first_order=True,
+                  inner_objective="lvc")
     assert MAMLRL.from_config(maml.get_config()).get_config() == maml.get_config()
 
 
