@@ -1,14 +1,15 @@
 """MAML-RL on 2D navigation (MAML protocol): return on 40 held-out goals after 0-3 steps.
 
-Meta-trains `keras_meta.rl.learners.MAMLRL` with the settings of the MAML authors' script
-that produced the paper's numbers (MLP(100, 100) ReLU Gaussian policy, actions normalised to
-[-1, 1] as rllab's ``normalize`` wrapper does, one policy-gradient inner step of step size
-0.5 on 20 trajectories per goal, 20 goals per meta-batch, TRPO outer step with KL bound
-0.01; the paper's text gives step size 0.1: ``--step-size 0.1 --action-scale 1`` is that
-reading) and scores it every ``--eval-every`` iterations on the same 40 goals of the test
-split (seed 0): the mean return of 20 trajectories sampled after 0, 1, 2 and 3 adaptation
-steps, as the paper reports. Baselines on the same goals: standing still, the goal-aware
-oracle, and the untrained (randomly initialised) policy adapted the same way. The final policy is
+Meta-trains `keras_meta.rl.learners.MAMLRL` with the paper's settings (MLP(100, 100) ReLU
+Gaussian policy on raw velocity actions, one policy-gradient inner step of step size 0.1 on
+20 trajectories per goal, 20 goals per meta-batch, TRPO outer step with KL bound 0.01; the
+authors' script instead normalises actions to [-1, 1] as rllab's ``normalize`` wrapper does
+and steps 0.5: ``--step-size 0.5 --action-scale 0.1``, which did much worse here, see
+docs/results/maml_rl_navigation.md) and scores it every ``--eval-every`` iterations on the
+same 40 goals of the test split (seed 0): the mean return of 20 trajectories sampled after
+0, 1, 2 and 3 adaptation steps, as the paper reports. Baselines on the same goals: standing
+still, the goal-aware oracle, and the untrained (randomly initialised) policy adapted the
+same way. The final policy is
 reported (no selection on the test goals). Writes the cell ``--label`` (default: the
 outer step and order) of docs/results/maml_rl_navigation.json, re-renders
 docs/results/maml_rl_navigation.md and draws docs/results/maml_rl_navigation.png.
@@ -138,13 +139,30 @@ def render(data: dict) -> str:
             lines.append(f"| {name} | " + " | ".join(_fmt(v) for v in values)
                          + " |" * (5 - len(values)))
         for run in cell["runs"]:
+            # Runs recorded before the entropy was logged have no diagnostics columns.
+            diagnostics = all("train_entropy_before" in row for row in run["curve"][1:])
+            extra = (" train return before / after | policy entropy before / after | TRPO "
+                     "steps accepted |" if diagnostics else "")
             lines += ["", f"Held-out returns during training, seed {run['seed']} "
-                      "(iteration, env steps, training wall s, 0 / 1 / 2 / 3 steps):", "",
-                      "| iteration | env steps | wall s | 0 steps | 1 step | 2 steps | 3 steps |",
-                      "|---|---|---|---|---|---|---|"]
+                      "(iteration, env steps, training wall s, 0 / 1 / 2 / 3 steps"
+                      + ("; training diagnostics: means over the meta-iterations since the "
+                         "previous row" if diagnostics
+                         else "") + "):", "",
+                      "| iteration | env steps | wall s | 0 steps | 1 step | 2 steps | 3 steps |"
+                      + extra, "|---|---|---|---|---|---|---|" + "---|" * (3 * diagnostics)]
             for row in run["curve"]:
-                lines.append(f"| {row['iteration']} | {row['env_steps']:,} | {row['wall_s']:.0f} | "
-                             + " | ".join(f"{s['mean']:.2f}" for s in row["returns"]) + " |")
+                line = (f"| {row['iteration']} | {row['env_steps']:,} | {row['wall_s']:.0f} | "
+                        + " | ".join(f"{s['mean']:.2f}" for s in row["returns"]) + " |")
+                if diagnostics and row["iteration"]:
+                    accepted = row.get("accepted")
+                    line += (f" {row['train_return_before']:.2f} / "
+                             f"{row['train_return_after']:.2f} | "
+                             f"{row['train_entropy_before']:.3f} / "
+                             f"{row['train_entropy_after']:.3f} | "
+                             + ("" if accepted is None else f"{accepted:.0%}") + " |")
+                elif diagnostics:
+                    line += " | | |"
+                lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -185,13 +203,14 @@ def main() -> None:
     parser.add_argument("--meta-batch", type=int, default=20, help="goals per meta-iteration")
     parser.add_argument("--trajectories", type=int, default=20,
                         help="trajectories per goal and adaptation step")
-    parser.add_argument("--step-size", type=float, nargs="+", default=[0.5],
-                        help="inner SGD step size (0.5: the authors' script; 0.1: the paper's "
-                        "text), or one per adaptation step, the last repeated (0.1 0.05: the "
+    parser.add_argument("--step-size", type=float, nargs="+", default=[0.1],
+                        help="inner SGD step size (0.1: the paper's text; 0.5: the authors' "
+                        "script), or one per adaptation step, the last repeated (0.1 0.05: the "
                         "paper's evaluation, which halves the step after the first)")
-    parser.add_argument("--action-scale", type=float, default=0.1,
-                        help="velocity per unit of action (0.1: actions normalised to [-1, 1] "
-                        "as rllab's normalize wrapper in the authors' script; 1: raw velocity)")
+    parser.add_argument("--action-scale", type=float, default=1.0,
+                        help="velocity per unit of action (1: raw velocity, as the paper "
+                        "describes; 0.1: actions normalised to [-1, 1] as rllab's normalize "
+                        "wrapper in the authors' script)")
     parser.add_argument("--hidden-units", type=int, nargs="+", default=[100, 100])
     parser.add_argument("--outer-step", choices=("trpo", "ppo"), default="trpo")
     parser.add_argument("--max-kl", type=float, default=0.01, help="TRPO's KL bound")
@@ -207,11 +226,15 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=25, help="iterations between scores")
     parser.add_argument("--max-minutes", type=float, default=120.0,
                         help="training time limit per seed")
-    parser.add_argument("--label", default=None, help="cell name (default: outer step, order)")
+    parser.add_argument("--label", default=None,
+                        help="cell name (default: the settings that differ between runs)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    key = args.label or (f"{args.outer_step.upper()}, "
-                         + ("first order" if args.first_order else "second order"))
+    key = args.label or (
+        f"{args.outer_step.upper()}, {'first' if args.first_order else 'second'} order, "
+        f"step {' '.join(f'{v:g}' for v in args.step_size)}, action scale "
+        f"{args.action_scale:g}"
+        + (", LVC" if args.inner_objective == "lvc" else "") + f", {args.iterations} iterations")
     load_start = os.getloadavg()[0]
     goals = rl.sample_navigation_tasks(40, split="test")
     env = rl.Navigation2DMAML(batch_size=40)
