@@ -182,31 +182,44 @@ def render(data: dict) -> str:
 
 
 def plot(data: dict, path: Path) -> None:
+    """Held-out 1- and 2-step returns against meta-iterations, and the final adaptation curves.
+
+    One colour per run; the legend sits under the axes so that long run names stay readable.
+    The learning curve's axis stops at -60: pre-update returns (the standing-still level or
+    far below) would flatten the post-update curves the targets are about.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for key, cell in data.items():
-        for run in cell["runs"]:
-            label = f"{key}, seed {run['seed']}"
-            iterations = [r["iteration"] for r in run["curve"]]
-            for step, style in ((0, ":"), (1, "--"), (2, "-")):
-                left.plot(iterations, [r["returns"][step]["mean"] for r in run["curve"]], style,
-                          label=f"{label}, {step} steps")
-            final = run["final"]
-            right.errorbar(range(len(final)), [s["mean"] for s in final],
-                           yerr=[1.96 * s["stderr"] for s in final], marker="o", capsize=3,
-                           label=label)
+    runs = [(f"{key}, seed {run['seed']}", run) for key, cell in data.items()
+            for run in cell["runs"]]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5 + 0.22 * (len(runs) + 2)))
+    for index, (label, run) in enumerate(runs):
+        colour = f"C{index % 10}"
+        iterations = [r["iteration"] for r in run["curve"]]
+        for step, style in ((1, "--"), (2, "-")):
+            left.plot(iterations, [r["returns"][step]["mean"] for r in run["curve"]], style,
+                      color=colour)
+        final = run["final"]
+        right.errorbar(range(len(final)), [s["mean"] for s in final],
+                       yerr=[1.96 * s["stderr"] for s in final], marker="o", capsize=3,
+                       color=colour, label=label)
     for name, values in PAPER.items():
         right.plot(range(len(values)), values, "k:" if "random" in name else "k--", label=name)
-    left.set(xlabel="meta-iteration", ylabel="held-out return", title="Learning curve")
+    for step, style in ((1, "--"), (2, "-")):
+        left.plot([], [], style, color="grey", label=f"{step} step{'s' if step > 1 else ''}")
+    left.axhline(TARGETS[1], color="grey", lw=0.6, ls="--")
+    left.axhline(TARGETS[2], color="grey", lw=0.6)
+    left.set(xlabel="meta-iteration", ylabel="held-out return", ylim=(-60, 0),
+             title="Learning curve (grey lines: the 1- and 2-step targets)")
     right.set(xlabel="adaptation steps", ylabel="held-out return (95% CI)",
               title="Adaptation curve, final policy", xticks=range(4))
-    left.legend(fontsize=6)
-    right.legend(fontsize=7)
-    fig.tight_layout()
+    left.legend(fontsize=8, loc="lower right")
+    handles, labels = right.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=1, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.05 * (len(runs) + 2) / 2, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
