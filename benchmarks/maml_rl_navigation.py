@@ -87,7 +87,9 @@ def train(seed: int, args: argparse.Namespace, goals, validation_goals) -> dict:
               + " / ".join(f"{r['mean']:.2f}" for r in row["returns"])
               + f"; train {row['train_return_before']:.2f} -> {row['train_return_after']:.2f},"
               f" entropy {row['train_entropy_before']:.3f} -> {row['train_entropy_after']:.3f},"
-              f" kl {row['kl']:.4f}, accepted {row['accepted']} ({train_s:.0f} s)", flush=True)
+              f" kl {row['kl']:.4f}"
+              + ("" if row["accepted"] is None else f", TRPO steps accepted {row['accepted']:.0%}")
+              + f" ({train_s:.0f} s)", flush=True)
     # The paper reports "the model with the best average return during training"; choosing
     # on the test goals would flatter it, so the choice is made on validation goals.
     best = max(curve[1:] or curve, key=lambda row: row["validation"][1]["mean"])

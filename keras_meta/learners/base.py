@@ -81,8 +81,8 @@ class MetaLearner(keras.Model):
             )
         self.task_chunk_size = check_int("task_chunk_size", task_chunk_size, 1, allow_none=True)
         self.model = model
-        self.inner_steps = int(inner_steps)
-        self.eval_inner_steps = int(inner_steps if eval_inner_steps is None else eval_inner_steps)
+        self.inner_steps = inner_steps
+        self.eval_inner_steps = inner_steps if eval_inner_steps is None else eval_inner_steps
         self.bn_policy = bn_policy
         self.task_batching = task_batching
         self._task_loss_identifier = loss

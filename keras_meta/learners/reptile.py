@@ -99,4 +99,3 @@ class Reptile(MAML):
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
         self.update_running_statistics(inputs)
         return self._update_metrics(inputs, query_y, predictions, tf.reduce_mean(losses))
-

@@ -177,8 +177,8 @@ def test_lvc_objective_adds_the_sampling_curvature_to_the_inner_hessian():
 
     with tf.GradientTape() as tape:  # per-sample score functions, [N, num_params]
         tape.watch(theta)
-        dist = pg.apply_policy(theta, tf.reshape(inner.observations, [-1, 2]))
-        log_probs = pg.dynamics.distribution.log_prob(dist, tf.reshape(inner.actions, [-1, 2]))
+        params = pg.apply_policy(theta, tf.reshape(inner.observations, [-1, 2]))
+        log_probs = pg.dynamics.distribution.log_prob(params, tf.reshape(inner.actions, [-1, 2]))
     scores = np.concatenate([np.reshape(j.numpy(), (j.shape[0], -1))
                              for j in tape.jacobian(log_probs, theta)], axis=1)
     weights = (inner.advantages.numpy().reshape(-1) * inner.mask.numpy().reshape(-1)
