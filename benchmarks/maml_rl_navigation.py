@@ -6,8 +6,9 @@ Gaussian policy on raw velocity actions, one policy-gradient inner step of step 
 authors' script instead normalises actions to [-1, 1] as rllab's ``normalize`` wrapper does
 and steps 0.5: ``--step-size 0.5 --action-scale 0.1``, which did much worse here, see
 docs/results/maml_rl_navigation.md) and scores it every ``--eval-every`` iterations on the
-same 40 goals of the test split (seed 0): the mean return of 20 trajectories sampled after
-0, 1, 2 and 3 adaptation steps, as the paper reports. Baselines on the same goals: standing
+same 40 goals of the test split (seed 0): the mean return of the trajectories sampled after
+0, 1, 2 and 3 adaptation steps, as the paper reports (20 per goal and step, or
+``--test-trajectories``: the authors' test script adapts on 40). Baselines on the same goals: standing
 still, the goal-aware oracle, and the untrained (randomly initialised) policy adapted the
 same way. The final policy is
 reported (no selection on the test goals). Writes the cell ``--label`` (default: the
@@ -55,17 +56,33 @@ def step_sizes(args: argparse.Namespace) -> float | list[float]:
     return args.step_size[0] if len(args.step_size) == 1 else list(args.step_size)
 
 
-def scores(learner: MAMLRL, goals, steps: int) -> list[dict]:
+def make_evaluator(args: argparse.Namespace) -> MAMLRL:
+    """A learner of the same policy that adapts on `--test-trajectories` per goal and step.
+
+    The authors' test script adapts on batches of 4000 environment steps (40 trajectories
+    of 100 steps), twice the training batch; `scores` copies the trained weights into it.
+    """
+    return MAMLRL(rl.Navigation2DMAML(action_scale=args.action_scale),
+                  hidden_units=tuple(args.hidden_units), update_rule=step_sizes(args),
+                  trajectories_per_task=args.test_trajectories or args.trajectories,
+                  inner_objective=args.inner_objective)
+
+
+def scores(learner: MAMLRL, goals, steps: int, evaluator: MAMLRL | None = None) -> list[dict]:
+    if evaluator is not None:
+        evaluator.policy.set_weights(learner.policy.get_weights())
+        learner = evaluator
     return [{"mean": s.mean, "stderr": s.stderr}
             for s in learner.evaluate_adaptation(goals, steps=steps, seed=0)]
 
 
 def train(seed: int, args: argparse.Namespace, goals, validation_goals) -> dict:
     learner = make_learner(args, seed)
+    evaluator = make_evaluator(args)
     dataset = learner.dataset(args.meta_batch, seed=seed)
     curve = [{"iteration": 0, "env_steps": 0, "wall_s": 0.0,
-              "returns": scores(learner, goals, args.test_steps),
-              "validation": scores(learner, validation_goals, 1)}]
+              "returns": scores(learner, goals, args.test_steps, evaluator),
+              "validation": scores(learner, validation_goals, 1, evaluator)}]
     deadline = time.perf_counter() + 60 * args.max_minutes
     start = time.perf_counter()
     done = 0
@@ -80,8 +97,8 @@ def train(seed: int, args: argparse.Namespace, goals, validation_goals) -> dict:
                "train_entropy_before": logs["entropy_before"][-1],
                "train_entropy_after": logs["entropy_after"][-1],
                "accepted": logs.get("accepted", [None])[-1],
-               "returns": scores(learner, goals, args.test_steps),
-               "validation": scores(learner, validation_goals, 1)}
+               "returns": scores(learner, goals, args.test_steps, evaluator),
+               "validation": scores(learner, validation_goals, 1, evaluator)}
         curve.append(row)
         print(f"seed {seed} iteration {done}: held-out "
               + " / ".join(f"{r['mean']:.2f}" for r in row["returns"])
@@ -93,6 +110,9 @@ def train(seed: int, args: argparse.Namespace, goals, validation_goals) -> dict:
     # The paper reports "the model with the best average return during training"; choosing
     # on the test goals would flatter it, so the choice is made on validation goals.
     best = max(curve[1:] or curve, key=lambda row: row["validation"][1]["mean"])
+    if args.weights is not None:
+        args.weights.mkdir(parents=True, exist_ok=True)
+        learner.policy.save_weights(args.weights / f"seed{seed}-final.weights.h5")
     return {"seed": seed, "iterations": done, "curve": curve, "final": curve[-1]["returns"],
             "selected": {"iteration": best["iteration"], "returns": best["returns"]},
             "wall_s": round(time.perf_counter() - start, 1),
@@ -252,6 +272,9 @@ def main() -> None:
                         help="MAML's inner policy-gradient loss, or ProMP's LVC objective "
                         "(same inner step; its meta-gradient also credits the pre-update "
                         "sampling)")
+    parser.add_argument("--test-trajectories", type=int, default=None,
+                        help="trajectories per goal and adaptation step at test (default: "
+                        "--trajectories; 40: the authors' test script, batches of 4000 steps)")
     parser.add_argument("--test-steps", type=int, default=3, help="adaptation steps scored")
     parser.add_argument("--eval-every", type=int, default=25, help="iterations between scores")
     parser.add_argument("--max-minutes", type=float, default=120.0,
@@ -259,19 +282,26 @@ def main() -> None:
     parser.add_argument("--label", default=None,
                         help="cell name (default: the settings that differ between runs)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="folder for the final policy weights of each seed (not saved "
+                        "by default)")
     args = parser.parse_args()
     key = args.label or (
         f"{args.outer_step.upper()}, {'first' if args.first_order else 'second'} order, "
         f"step {' '.join(f'{v:g}' for v in args.step_size)}, action scale "
         f"{args.action_scale:g}"
-        + (", LVC" if args.inner_objective == "lvc" else "") + f", {args.iterations} iterations")
+        + (", LVC" if args.inner_objective == "lvc" else "")
+        + (f", tested on {args.test_trajectories} trajectories"
+           if args.test_trajectories not in (None, args.trajectories) else "")
+        + f", {args.iterations} iterations")
     load_start = os.getloadavg()[0]
     goals = rl.sample_navigation_tasks(40, split="test")
     env = rl.Navigation2DMAML(batch_size=40)
     baselines = {
         "Standing still": [rl.evaluate(env, rl.StandStill(), goals)._asdict()],
         "Goal oracle": [rl.evaluate(env, rl.GoalOracle(), goals)._asdict()],
-        "Untrained policy, adapted": scores(make_learner(args, 0), goals, args.test_steps),
+        "Untrained policy, adapted": scores(make_learner(args, 0), goals, args.test_steps,
+                                            make_evaluator(args)),
     }
     baselines = {k: [{"mean": s["mean"], "stderr": s["stderr"]} for s in v]
                  for k, v in baselines.items()}
@@ -292,7 +322,7 @@ def main() -> None:
         + (". Test: the same step size" if len(args.step_size) == 1 else
            f". Test: step sizes {', '.join(f'{v:g}' for v in args.step_size)} for steps 1, 2, "
            "... (the last repeated)")
-        + f", {args.trajectories} trajectories per goal and step, "
+        + f", {args.test_trajectories or args.trajectories} trajectories per goal and step, "
         f"0-{args.test_steps} steps, every {args.eval_every} iterations, with the one-step "
         "return on 40 validation goals (seed 0) that selects a policy (included in the wall "
         "time).")
