@@ -112,6 +112,19 @@ def test_trpo_step_stays_in_the_trust_region_and_improves_the_surrogate():
     assert logs["env_steps"][0] == 2 * 3 * 6 * 12
 
 
+def test_entropy_after_follows_the_inner_step_of_the_log_std():
+    # The Gaussian's log-std is state-independent: the entropy on the post-update
+    # trajectories is the adapted policy's: it moves with the inner step's size.
+    def change(step_size):
+        maml = _small(update_rule=step_size)
+        maml.compile()
+        logs = maml.evaluate(maml.dataset(2), steps=1, verbose=0, return_dict=True)
+        return abs(logs["entropy_after"] - logs["entropy_before"])
+
+    assert change(1e-6) < 1e-4
+    assert change(0.5) > 1e-2
+
+
 def test_several_inner_steps_sample_fresh_trajectories_each_step():
     maml = _small(inner_steps=2, first_order=True)
     maml.compile(keras.optimizers.Adam(1e-3))
