@@ -8,11 +8,11 @@ and steps 0.5: ``--step-size 0.5 --action-scale 0.1``, which did much worse here
 docs/results/maml_rl_navigation.md) and scores it every ``--eval-every`` iterations on the
 same 40 goals of the test split (seed 0): the mean return of the trajectories sampled after
 0, 1, 2 and 3 adaptation steps, as the paper reports (20 per goal and step, or
-``--test-trajectories``: the authors' test script adapts on 40). Baselines on the same goals: standing
-still, the goal-aware oracle, and the untrained (randomly initialised) policy adapted the
-same way. The final policy is
-reported (no selection on the test goals). Writes the cell ``--label`` (default: the
-outer step and order) of docs/results/maml_rl_navigation.json, re-renders
+``--test-trajectories``: the authors' test script adapts on 40). Baselines on the same
+goals: standing still, the goal-aware oracle, and the untrained (randomly initialised)
+policy adapted the same way. Reports the final policy and the one with the best one-step
+return on 40 validation goals (no selection on the test goals). Writes the cell ``--label``
+(default: the settings) of docs/results/maml_rl_navigation.json, re-renders
 docs/results/maml_rl_navigation.md and draws docs/results/maml_rl_navigation.png.
 
     .venv/bin/python benchmarks/maml_rl_navigation.py [--iterations 500] [--seeds 0 1 2] \
@@ -31,7 +31,7 @@ import keras
 from _record import environment, markdown_header
 
 import keras_meta.rl as rl
-from keras_meta.rl.learners import MAMLRL
+from keras_meta.rl.learners import MAMLRL, mlp_policy
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "results"
 STEM = "maml_rl_navigation"
@@ -40,9 +40,17 @@ PAPER = {"MAML (paper)": [-40.41, -11.68, -3.33, -3.23],
          "random initialisation (paper)": [-82.66, -57.96, -53.84, -46.81]}
 
 
+def policy(args: argparse.Namespace) -> keras.Model | None:
+    """The default policy, or the same MLP with a bounded mean (``--mean-activation``)."""
+    if args.mean_activation is None:
+        return None
+    return mlp_policy(rl.Navigation2DMAML(action_scale=args.action_scale),
+                      tuple(args.hidden_units), mean_activation=args.mean_activation)
+
+
 def make_learner(args: argparse.Namespace, seed: int) -> MAMLRL:
     keras.utils.set_random_seed(seed)
-    learner = MAMLRL(rl.Navigation2DMAML(action_scale=args.action_scale),
+    learner = MAMLRL(rl.Navigation2DMAML(action_scale=args.action_scale), policy(args),
                      hidden_units=tuple(args.hidden_units),
                      update_rule=step_sizes(args), trajectories_per_task=args.trajectories,
                      first_order=args.first_order, inner_objective=args.inner_objective,
@@ -62,7 +70,7 @@ def make_evaluator(args: argparse.Namespace) -> MAMLRL:
     The authors' test script adapts on batches of 4000 environment steps (40 trajectories
     of 100 steps), twice the training batch; `scores` copies the trained weights into it.
     """
-    return MAMLRL(rl.Navigation2DMAML(action_scale=args.action_scale),
+    return MAMLRL(rl.Navigation2DMAML(action_scale=args.action_scale), policy(args),
                   hidden_units=tuple(args.hidden_units), update_rule=step_sizes(args),
                   trajectories_per_task=args.test_trajectories or args.trajectories,
                   inner_objective=args.inner_objective)
@@ -262,6 +270,9 @@ def main() -> None:
                         "describes; 0.1: actions normalised to [-1, 1] as rllab's normalize "
                         "wrapper in the authors' script)")
     parser.add_argument("--hidden-units", type=int, nargs="+", default=[100, 100])
+    parser.add_argument("--mean-activation", choices=("tanh",), default=None,
+                        help="bound the policy's mean (tanh: to [-1, 1], the normalised action "
+                        "range; default: linear, as in the paper)")
     parser.add_argument("--outer-step", choices=("trpo", "ppo"), default="trpo")
     parser.add_argument("--max-kl", type=float, default=0.01, help="TRPO's KL bound")
     parser.add_argument("--learning-rate", type=float, default=3e-3,
@@ -291,6 +302,7 @@ def main() -> None:
         f"step {' '.join(f'{v:g}' for v in args.step_size)}, action scale "
         f"{args.action_scale:g}"
         + (", LVC" if args.inner_objective == "lvc" else "")
+        + (f", {args.mean_activation} mean" if args.mean_activation else "")
         + (f", tested on {args.test_trajectories} trajectories"
            if args.test_trajectories not in (None, args.trajectories) else "")
         + f", {args.iterations} iterations")
@@ -313,7 +325,9 @@ def main() -> None:
         f"hidden_units={tuple(args.hidden_units)}, "
         f"update_rule={step_sizes(args)}, trajectories_per_task={args.trajectories}, "
         f"outer_step={args.outer_step!r}, max_kl={args.max_kl}, "
-        f"first_order={args.first_order}, inner_objective={args.inner_objective!r})` "
+        f"first_order={args.first_order}, inner_objective={args.inner_objective!r}"
+        + ("" if args.mean_activation is None else
+           f", policy=mlp_policy(..., mean_activation={args.mean_activation!r})") + ")` "
         f"({order} order, one inner step at training; "
         f"discount 0.99, linear feature baseline, advantages normalised per goal), "
         f"{args.meta_batch} goals of the train split per meta-iteration (task stream seed = "

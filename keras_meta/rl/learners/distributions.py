@@ -95,9 +95,11 @@ class DiagonalGaussian:
         self.action_dtype = tf.float32
         self.action_shape = (self.action_size,)
 
-    def head(self, initial_std: float = 1.0, name: str = "policy_head") -> keras.layers.Layer:
+    def head(self, initial_std: float = 1.0, name: str = "policy_head", *,
+             mean_activation: str | None = None) -> keras.layers.Layer:
         """A layer mapping features to ``concat(mean, log_std)`` (state-independent std)."""
-        return GaussianHead(self.action_size, initial_std=initial_std, name=name)
+        return GaussianHead(self.action_size, initial_std=initial_std,
+                            mean_activation=mean_activation, name=name)
 
     def split(self, params: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """``(mean, log_std)``."""
@@ -170,15 +172,20 @@ class GaussianHead(keras.layers.Layer):
     Args:
         action_size: int >= 1.
         initial_std: float > 0, the initial standard deviation.
+        mean_activation: activation of the mean (None: linear, as in the papers; "tanh"
+            bounds it to [-1, 1], the range of actions normalised as rllab's ``normalize``
+            does, so that the mean cannot drift far past a clipped action range).
     """
 
-    def __init__(self, action_size: int, initial_std: float = 1.0, **kwargs) -> None:
+    def __init__(self, action_size: int, initial_std: float = 1.0,
+                 mean_activation: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if not initial_std > 0:
             raise ValueError(f"`initial_std` must be positive. Received: initial_std={initial_std}")
         self.action_size = int(action_size)
         self.initial_std = float(initial_std)
-        self.mean = keras.layers.Dense(self.action_size, name="mean")
+        self.mean_activation = mean_activation
+        self.mean = keras.layers.Dense(self.action_size, activation=mean_activation, name="mean")
 
     def build(self, input_shape) -> None:
         self.mean.build(input_shape)
@@ -198,4 +205,4 @@ class GaussianHead(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "action_size": self.action_size,
-                "initial_std": self.initial_std}
+                "initial_std": self.initial_std, "mean_activation": self.mean_activation}

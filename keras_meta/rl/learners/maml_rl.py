@@ -52,7 +52,8 @@ INNER_OBJECTIVES = ("policy_gradient", "lvc")
 
 
 def mlp_policy(dynamics: tf_envs.TrialDynamics | Any, hidden_units: Sequence[int] = (100, 100),
-               *, activation: str = "relu", initial_std: float = 1.0) -> keras.Model:
+               *, activation: str = "relu", initial_std: float = 1.0,
+               mean_activation: str | None = None) -> keras.Model:
     """The MAML paper's policy: an MLP from the task observation to distribution parameters.
 
     Args:
@@ -60,6 +61,8 @@ def mlp_policy(dynamics: tf_envs.TrialDynamics | Any, hidden_units: Sequence[int
         hidden_units: sizes of the hidden layers.
         activation: hidden activation.
         initial_std: float > 0, initial standard deviation of a Gaussian policy.
+        mean_activation: activation of a Gaussian policy's mean (None: linear, as in the
+            paper; "tanh": bounded to [-1, 1], see `distributions.GaussianHead`).
 
     Returns:
         A built functional `keras.Model` ``[B, observation_size] -> [B, P]`` (logits, or
@@ -72,7 +75,13 @@ def mlp_policy(dynamics: tf_envs.TrialDynamics | Any, hidden_units: Sequence[int
         x = keras.layers.Dense(sampler.check_int("hidden_units", units, 1),
                                activation=activation, name=f"hidden_{i}")(x)
     dist = dynamics.distribution
-    head = dist.head() if dist.discrete else dist.head(initial_std=initial_std)
+    if dist.discrete:
+        if mean_activation is not None:
+            raise ValueError("`mean_activation` applies to Gaussian policies only. Received: "
+                             f"mean_activation={mean_activation!r} for {dynamics.name} tasks")
+        head = dist.head()
+    else:
+        head = dist.head(initial_std=initial_std, mean_activation=mean_activation)
     return keras.Model(inputs, head(x), name="mlp_policy")
 
 

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_meta.rl import Navigation2DMAML, NavigationTasks, evaluate, sample_navigation_tasks
+from keras_meta.rl import (
+    BernoulliBanditRL2,
+    Navigation2DMAML,
+    NavigationTasks,
+    evaluate,
+    sample_navigation_tasks,
+)
 from keras_meta.rl.learners import MAMLRL, MAMLRLAgent, mlp_policy, rollout, task_batch
 
 
@@ -222,6 +228,26 @@ def test_errors_and_config():
     maml = MAMLRL(env, hidden_units=(4,), inner_steps=2, first_order=True,
                   inner_objective="lvc")
     assert MAMLRL.from_config(maml.get_config()).get_config() == maml.get_config()
+
+
+def test_a_tanh_mean_bounds_the_gaussian_policy_mean_only():
+    env = Navigation2DMAML(action_scale=0.1)
+    policy = mlp_policy(env, (8,), mean_activation="tanh", initial_std=0.5)
+    far = tf.constant([[50.0, -50.0], [-80.0, 20.0], [0.3, 0.1]])
+    for weight in policy.trainable_weights:  # large weights: a linear mean would be huge
+        weight.assign(10.0 * tf.ones_like(weight) if "log_std" not in weight.path
+                      else weight)
+    params = policy(far).numpy()
+    assert np.all(np.abs(params[:, :2]) <= 1.0) and np.abs(params[:, :2]).max() > 0.99
+    np.testing.assert_allclose(params[:, 2:], np.log(0.5), rtol=1e-6)  # the std is untouched
+    head = policy.get_layer("policy_head")
+    assert type(head).from_config(head.get_config()).mean_activation == "tanh"
+    maml = MAMLRL(env, policy, trajectories_per_task=4)  # trains like the default policy
+    maml.compile(keras.optimizers.Adam(1e-3))
+    logs = maml.fit(maml.dataset(2), steps_per_epoch=1, verbose=0).history
+    assert np.isfinite(logs["outer_loss"][0])
+    with pytest.raises(ValueError, match="`mean_activation` applies to Gaussian policies only"):
+        mlp_policy(BernoulliBanditRL2(5, 10), (4,), mean_activation="tanh")
 
 
 def test_one_adaptation_step_improves_the_return_on_held_out_goals():
