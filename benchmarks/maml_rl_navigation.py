@@ -211,10 +211,11 @@ def render(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(data: dict, path: Path) -> None:
+def plot(data: dict, path: Path, keys: list[str] | None = None) -> None:
     """Held-out 1- and 2-step returns against meta-iterations, and the final adaptation curves.
 
-    One colour per run; the legend sits under the axes so that long run names stay readable.
+    One colour per run of the cells `keys` (default: all); the legend sits under the axes so
+    that long run names stay readable.
     The learning curve's axis stops at -60: pre-update returns (the standing-still level or
     far below) would flatten the post-update curves the targets are about.
     """
@@ -224,7 +225,7 @@ def plot(data: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     runs = [(f"{key}, seed {run['seed']}", run) for key, cell in data.items()
-            for run in cell["runs"]]
+            if keys is None or key in keys for run in cell["runs"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5 + 0.22 * (len(runs) + 2)))
     for index, (label, run) in enumerate(runs):
         colour = f"C{index % 10}"
