@@ -218,8 +218,8 @@ def plot(data: dict, path: Path, keys: list[str] | None = None) -> None:
 
     One colour per run of the cells `keys` (default: all); the legend sits under the axes so
     that long run names stay readable.
-    The learning curve's axis stops at -60: pre-update returns (the standing-still level or
-    far below) would flatten the post-update curves the targets are about.
+    Both axes stop at -60: pre-update returns far below the standing-still level would
+    flatten the post-update curves the targets are about.
     """
     import matplotlib
 
@@ -247,8 +247,8 @@ def plot(data: dict, path: Path, keys: list[str] | None = None) -> None:
     left.axhline(TARGETS[2], color="grey", lw=0.6)
     left.set(xlabel="meta-iteration", ylabel="held-out return", ylim=(-60, 0),
              title="Learning curve (grey lines: the 1- and 2-step targets)")
-    right.set(xlabel="adaptation steps", ylabel="held-out return (95% CI)",
-              title="Adaptation curve, final policy", xticks=range(4))
+    right.set(xlabel="adaptation steps", ylabel="held-out return (95% CI)", ylim=(-60, 0),
+              title="Adaptation curve, final policy (axis cut at -60)", xticks=range(4))
     left.legend(fontsize=8, loc="lower right")
     handles, labels = right.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=1, fontsize=7, frameon=False)
