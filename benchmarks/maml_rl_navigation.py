@@ -10,11 +10,11 @@ script do: the mean return of the trajectories sampled after 0, 1, 2 and 3 adapt
 each step on 40 fresh trajectories per goal, of size 0.1 for the first and 0.05 after (the
 paper halves it). ``--action-scale 1`` reads the paper's text literally (raw velocity
 actions), ``--step-size 0.5`` is the authors' script's step: both did worse here, see
-docs/results/maml_rl_navigation.md. Baselines on the same
-goals: standing still, the goal-aware oracle, and the untrained (randomly initialised)
-policy adapted the same way. Reports the final policy and the one with the best one-step
-return on 40 validation goals (no selection on the test goals). Writes the cell ``--label``
-(default: the settings) of docs/results/maml_rl_navigation.json, re-renders
+docs/results/maml_rl_navigation.md. Baselines on the same goals: standing still, the
+goal-aware oracle, and the untrained (randomly initialised) policy adapted the same way.
+Reports the final policy and the one with the best one-step return on 40 validation goals
+(no selection on the test goals). Writes the cell ``--label`` (default: the settings) of
+docs/results/maml_rl_navigation.json, re-renders
 docs/results/maml_rl_navigation.md and draws docs/results/maml_rl_navigation.png.
 
     .venv/bin/python benchmarks/maml_rl_navigation.py [--iterations 150] [--seeds 0 1 2] \

@@ -2,12 +2,12 @@
 
 MAML-RL's adapted policy on 2D navigation is a Gaussian with a state-independent standard
 deviation, and the velocity is ``clip(action_scale * action, -0.1, 0.1)``. This scores
-goal-aware proportional controllers ``action = gain * (goal - position) / action_scale +
-std * noise`` (the best a post-update policy with that spread can hope for) over a grid
-of gains, on held-out goals of the test split, with the numpy `Navigation2DMAML`.
-Reading: a target return needs a spread, in units of velocity (``std * action_scale``),
-at most the one whose best controller reaches it. Prints a table and writes
-docs/results/navigation_noise_floor.{md,json}.
+goal-aware proportional controllers ``velocity = gain * (goal - position) + std * noise``
+(the best a post-update policy with that spread can hope for) over a grid of gains, on
+held-out goals of the test split, with the numpy `Navigation2DMAML` on raw velocity actions.
+Reading: a target return needs a spread, in units of velocity (``std * action_scale`` for
+a policy on scaled actions), at most the one whose best controller reaches it. Prints a
+table and writes docs/results/navigation_noise_floor.{md,json}.
 
     .venv/bin/python benchmarks/navigation_noise_floor.py [--goals 1000]
 """
@@ -32,8 +32,8 @@ GAINS = (0.3, 1.0, 2.0, 3.0, 5.0, 10.0, 100.0)
 class NoisyController:
     """Goal-aware proportional controller with Gaussian action noise (a `TrialAgent`)."""
 
-    def __init__(self, gain: float, std: float, action_scale: float) -> None:
-        self.gain, self.std, self.action_scale = gain, std, action_scale
+    def __init__(self, gain: float, std: float) -> None:
+        self.gain, self.std = gain, std
         self._goals = np.zeros((1, 2))
         self._rng = np.random.default_rng(0)
 
@@ -44,7 +44,7 @@ class NoisyController:
         position = time_step.observation["observation"].astype(np.float64)
         mean = self.gain * (self._goals - position)
         noise = self.std * self._rng.normal(size=mean.shape)
-        return ((mean + noise) / self.action_scale).astype(np.float32)
+        return (mean + noise).astype(np.float32)
 
 
 def summary(score) -> dict:
@@ -54,18 +54,14 @@ def summary(score) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--goals", type=int, default=1000, help="held-out goals (test split)")
-    parser.add_argument("--action-scale", type=float, default=1.0,
-                        help="velocity per unit of action (the result is the same for any "
-                        "scale once the spread is in velocity units)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     goals = rl.sample_navigation_tasks(args.goals, split="test")
-    env = rl.Navigation2DMAML(batch_size=min(args.goals, 1000), action_scale=args.action_scale)
+    env = rl.Navigation2DMAML(batch_size=min(args.goals, 1000))
     table = {}
     for std in STDS:
         table[f"{std:g}"] = {
-            f"{gain:g}": summary(rl.evaluate(env, NoisyController(gain, std, args.action_scale),
-                                             goals))
+            f"{gain:g}": summary(rl.evaluate(env, NoisyController(gain, std), goals))
             for gain in GAINS}
         best = max(table[f"{std:g}"].values(), key=lambda s: s["mean"])
         print(f"std {std:g}: best {best['mean']:.2f}", flush=True)

@@ -235,8 +235,8 @@ def test_a_tanh_mean_bounds_the_gaussian_policy_mean_only():
     policy = mlp_policy(env, (8,), mean_activation="tanh", initial_std=0.5)
     far = tf.constant([[50.0, -50.0], [-80.0, 20.0], [0.3, 0.1]])
     for weight in policy.trainable_weights:  # large weights: a linear mean would be huge
-        weight.assign(10.0 * tf.ones_like(weight) if "log_std" not in weight.path
-                      else weight)
+        if "log_std" not in weight.path:
+            weight.assign(10.0 * tf.ones_like(weight))
     params = policy(far).numpy()
     assert np.all(np.abs(params[:, :2]) <= 1.0) and np.abs(params[:, :2]).max() > 0.99
     np.testing.assert_allclose(params[:, 2:], np.log(0.5), rtol=1e-6)  # the std is untouched
