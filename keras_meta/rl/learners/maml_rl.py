@@ -49,6 +49,7 @@ from keras_meta.rl.learners.trpo import trust_region_step
 
 OUTER_STEPS = ("ppo", "trpo")
 INNER_OBJECTIVES = ("policy_gradient", "lvc")
+OUTER_OBJECTIVES = ("final", "all_steps")
 
 
 def mlp_policy(dynamics: tf_envs.TrialDynamics | Any, hidden_units: Sequence[int] = (100, 100),
@@ -141,6 +142,11 @@ class MAMLRL(RLLearner):
             same value and inner step, but its second derivative also credits the
             meta-policy for the pre-update trajectories it samples, which MAML's
             meta-gradient ignores; only differs when second order).
+        outer_objective: ``"final"`` (the surrogate of the policies adapted `inner_steps`
+            times, as in MAML) or ``"all_steps"`` (its mean over the policies adapted 1, 2,
+            ..., `inner_steps` times, each on the trajectories it sampled: MAML++'s
+            multi-step loss, for a policy that is good after every step, not only the
+            last; the same as ``"final"`` when ``inner_steps=1``).
         trajectories_per_task: int >= 1, ``K`` trajectories per task and step (20).
         outer_step: ``"ppo"`` (clipped surrogate, the compiled optimizer) or ``"trpo"``
             (natural gradient with a KL trust region; the optimizer is unused).
@@ -179,7 +185,7 @@ class MAMLRL(RLLearner):
                  *, hidden_units: Sequence[int] = (100, 100), initial_std: float = 1.0,
                  update_rule: update_rules.UpdateRule | float | dict = 0.1,
                  inner_steps: int = 1, first_order: bool = False,
-                 inner_objective: str = "policy_gradient",
+                 inner_objective: str = "policy_gradient", outer_objective: str = "final",
                  trajectories_per_task: int = 20, outer_step: str = "ppo",
                  discount: float = 0.99, gae_lambda: float = 1.0, clip_ratio: float = 0.2,
                  ppo_epochs: int = 5, max_kl: float = 0.01, cg_iterations: int = 10,
@@ -219,6 +225,10 @@ class MAMLRL(RLLearner):
             raise ValueError(f"`inner_objective` must be one of {INNER_OBJECTIVES}. "
                              f"Received: inner_objective={inner_objective!r}")
         self.inner_objective = inner_objective
+        if outer_objective not in OUTER_OBJECTIVES:
+            raise ValueError(f"`outer_objective` must be one of {OUTER_OBJECTIVES}. "
+                             f"Received: outer_objective={outer_objective!r}")
+        self.outer_objective = outer_objective
         self.trajectories_per_task = sampler.check_int("trajectories_per_task",
                                                        trajectories_per_task, 1)
         self.outer_step = outer_step
@@ -337,8 +347,14 @@ class MAMLRL(RLLearner):
 
         Differentiable in `params` (second order unless `first_order`).
         """
+        return self.adaptation_path(params, inner)[-1]
+
+    def adaptation_path(self, params: Sequence[tf.Tensor], inner: Sequence[TaskData]
+                        ) -> list[list[tf.Tensor]]:
+        """The weights of one task before and after each inner step (``len(inner) + 1``)."""
         params = list(params)
         state = self.update_rule.init(params)
+        path = [params]
         for step, data in enumerate(inner):
             with tf.GradientTape() as tape:
                 tape.watch(params)
@@ -348,7 +364,8 @@ class MAMLRL(RLLearner):
             if self.first_order:
                 grads = [tf.stop_gradient(g) for g in grads]
             params, state = self.update_rule.apply(grads, state, params, step)
-        return params
+            path.append(params)
+        return path
 
     def _map_tasks(self, fn, elems, signature):
         parallel = None if tf.executing_eagerly() else tf.nest.flatten(elems)[0].shape[0] or 10
@@ -388,14 +405,13 @@ class MAMLRL(RLLearner):
         The loss is PPO's clipped surrogate (``outer_step="ppo"``) or the importance-
         weighted surrogate (TRPO), averaged over tasks; ``kl`` is the mean
         ``KL(behaviour || adapted)``; all differentiable in `params` through the inner
-        steps.
+        steps. With ``outer_objective="all_steps"`` each is the mean over the policies
+        adapted 1, ..., `inner_steps` times, scored on ``inner[1:]`` and `outer`.
         """
         dist = self.dynamics.distribution
         params = [tf.convert_to_tensor(p) for p in params]
 
-        def one_task(e):
-            inner_data, data = e
-            adapted = self.adapt_task(params, inner_data)
+        def surrogate(adapted, data):
             obs = tf.reshape(data.observations, [-1, data.observations.shape[-1]])
             new = self.apply_policy(adapted, obs)
             actions = tf.reshape(data.actions, [-1] + list(dist.action_shape))
@@ -412,7 +428,17 @@ class MAMLRL(RLLearner):
                 loss, clip_fraction = -masked_mean(ratio * advantages, mask), 0.0
             old = tf.reshape(data.params, [-1, data.params.shape[-1]])
             kl = masked_mean(dist.kl(old, new), mask)
-            return loss, kl, tf.cast(clip_fraction, tf.float32)
+            return tf.stack([loss, kl, tf.cast(clip_fraction, tf.float32)])
+
+        def one_task(e):
+            inner_data, data = e
+            path = self.adaptation_path(params, inner_data)
+            if self.outer_objective == "final":
+                scored = [(path[-1], data)]
+            else:
+                scored = list(zip(path[1:], list(inner_data[1:]) + [data]))
+            terms = tf.reduce_mean(tf.stack([surrogate(p, d) for p, d in scored]), axis=0)
+            return terms[0], terms[1], terms[2]
 
         spec = tf.TensorSpec([], tf.float32)
         losses, kls, clips = self._map_tasks(one_task, (list(inner), outer), (spec, spec, spec))
@@ -561,6 +587,7 @@ class MAMLRL(RLLearner):
         return {"dynamics": self.dynamics.get_config(), "hidden_units": list(self.hidden_units),
                 "initial_std": self.initial_std, "update_rule": rule_config,
                 "inner_steps": self.inner_steps, "first_order": self.first_order,
+                "outer_objective": self.outer_objective,
                 "inner_objective": self.inner_objective,
                 "trajectories_per_task": self.trajectories_per_task,
                 "outer_step": self.outer_step, "discount": self.discount,

@@ -21,10 +21,10 @@ def _small(**kwargs):
     return MAMLRL(Navigation2DMAML(max_steps=12), **{**config, **kwargs})
 
 
-def _data(maml, tasks=2, seed=(1, 2)):
+def _data(maml, tasks=2, seed=(1, 2), steps=1):
     goals = sample_navigation_tasks(tasks, split="train", seed=4)
     batch = task_batch(maml.dynamics, goals, maml.trajectories_per_task)
-    _, data, _ = tf.function(maml.sample_and_adapt)(batch, tf.constant(seed), 1)
+    _, data, _ = tf.function(maml.sample_and_adapt)(batch, tf.constant(seed), steps)
     return data
 
 
@@ -220,13 +220,15 @@ def test_errors_and_config():
          r"Received: output shape \(1, 3\)"),
         ({"inner_objective": "dice"}, r"`inner_objective` must be one of \('policy_gradient', "
                                       r"'lvc'\). Received: inner_objective='dice'"),
+        ({"outer_objective": "best"}, r"`outer_objective` must be one of \('final', "
+                                      r"'all_steps'\). Received: outer_objective='best'"),
         ({"outer_step": "trpo", "update_rule": {"name": "meta_sgd"}},
          r"`outer_step='trpo'` trains the policy only"),
     ]:
         with pytest.raises(ValueError, match=match):
             MAMLRL(env, hidden_units=(4,), **kwargs)
     maml = MAMLRL(env, hidden_units=(4,), inner_steps=2, first_order=True,
-                  inner_objective="lvc")
+                  inner_objective="lvc", outer_objective="all_steps")
     assert MAMLRL.from_config(maml.get_config()).get_config() == maml.get_config()
 
 
@@ -284,3 +286,30 @@ def test_a_step_size_schedule_gives_each_adaptation_step_its_own_size():
         np.testing.assert_allclose(a.numpy(), p.numpy(), rtol=1e-5, atol=1e-6)
     assert maml.get_config()["update_rule"] == [0.5, 0.05]
     assert MAMLRL.from_config(maml.get_config()).get_config() == maml.get_config()
+
+
+def test_all_steps_objective_averages_the_surrogate_of_every_adapted_policy():
+    """MAML++'s multi-step loss: the mean of the final objective after 1 and after 2 steps."""
+    every = _small(inner_steps=2, outer_objective="all_steps", outer_step="trpo")
+    final = _small(inner_steps=2, outer_step="trpo")
+    for a, b in zip(final.policy.trainable_variables, every.policy.trainable_variables):
+        a.assign(b)
+    data = _data(every, steps=2)
+    # Off the behaviour policies, so that the terms and their gradients are not all zero.
+    data = [d._replace(log_probs=d.log_probs - 0.1, params=d.params + 0.2) for d in data]
+    theta = [tf.convert_to_tensor(v) for v in every.functional.trainable_values()]
+
+    def terms_and_grads(maml, inner, outer):
+        with tf.GradientTape() as tape:
+            tape.watch(theta)
+            loss, kl, _ = maml.outer_terms(theta, inner, outer)
+            total = loss + kl
+        return np.array([loss, kl]), [g.numpy() for g in tape.gradient(total, theta)]
+
+    got, got_grads = terms_and_grads(every, data[:2], data[2])
+    after_one, grads_one = terms_and_grads(final, data[:1], data[1])
+    after_two, grads_two = terms_and_grads(final, data[:2], data[2])
+    np.testing.assert_allclose(got, (after_one + after_two) / 2, rtol=1e-5, atol=1e-7)
+    assert np.abs(after_one - after_two).max() > 1e-4  # the two steps do differ
+    for g, a, b in zip(got_grads, grads_one, grads_two):
+        np.testing.assert_allclose(g, (a + b) / 2, rtol=1e-4, atol=1e-6)
