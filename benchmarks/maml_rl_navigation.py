@@ -216,6 +216,8 @@ def render(data: dict) -> str:
             "|---|---|---|---|---|---|---|---|---|"]
         for key, _, run in wide:
             for which in ("final", "selected"):
+                if which not in run["wide"]:  # rescored runs: the final weights only
+                    continue
                 scored = run["wide"][which]
                 returns = scored["returns"]
                 met = all(returns[s]["mean"] >= t for s, t in TARGETS.items()
@@ -315,6 +317,38 @@ def plot(data: dict, path: Path, keys: list[str] | None = None) -> None:
     plt.close(fig)
 
 
+def wide_baselines(args: argparse.Namespace) -> dict:
+    """Standing still and the goal oracle on the first `--wide-goals` test goals."""
+    if not args.wide_goals:
+        return {}
+    goals = rl.sample_navigation_tasks(args.wide_goals, split="test")
+    env = rl.Navigation2DMAML(batch_size=args.wide_goals)
+    return {f"{name}, {args.wide_goals} goals": [rl.evaluate(env, agent, goals)._asdict()]
+            for name, agent in (("Standing still", rl.StandStill()),
+                                ("Goal oracle", rl.GoalOracle()))}
+
+
+def rescore(args: argparse.Namespace, key: str) -> None:
+    """`--rescore`: adds the wide scores of saved final weights to their run of cell `key`."""
+    if len(args.seeds) != 1 or not args.wide_goals:
+        raise SystemExit("--rescore needs one --seeds value and --wide-goals > 0")
+    path = args.out / f"{STEM}.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    runs = [r for r in data.get(key, {}).get("runs", []) if r["seed"] == args.seeds[0]]
+    if not runs:
+        raise SystemExit(f"no run of seed {args.seeds[0]} in cell {key!r} of {path}: give "
+                         "the flags (or --label) of the run that saved the weights")
+    evaluator = make_evaluator(args)
+    evaluator.policy.load_weights(args.rescore)
+    runs[0].setdefault("wide", {})["final"] = wide_scores(evaluator, args)
+    for name, values in wide_baselines(args).items():
+        data[key]["baselines"][name] = [{"mean": v["mean"], "stderr": v["stderr"]}
+                                        for v in values]
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    (args.out / f"{STEM}.md").write_text(render(data))
+    print(json.dumps(runs[0]["wide"], indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=150, help="meta-iterations per seed")
@@ -355,6 +389,10 @@ def main() -> None:
     parser.add_argument("--outer-objective", choices=("final", "all_steps"), default="final",
                         help="outer surrogate of the last adapted policy (MAML) or the mean "
                         "over every step's (MAML++'s multi-step loss)")
+    parser.add_argument("--rescore", type=Path, default=None, metavar="WEIGHTS",
+                        help="no training: score these final weights (from --weights) of the "
+                        "run of --seeds (one) in the cell of the other flags on --wide-goals "
+                        "goals, and add the scores to that run")
     parser.add_argument("--test-steps", type=int, default=3, help="adaptation steps scored")
     parser.add_argument("--eval-every", type=int, default=25, help="iterations between scores")
     parser.add_argument("--max-minutes", type=float, default=120.0,
@@ -377,6 +415,9 @@ def main() -> None:
         + (f", tested on {args.test_trajectories} trajectories"
            if args.test_trajectories and args.test_trajectories != args.trajectories else "")
         + f", {args.iterations} iterations")
+    if args.rescore is not None:
+        rescore(args, key)
+        return
     load_start = os.getloadavg()[0]
     goals = rl.sample_navigation_tasks(40, split="test")
     env = rl.Navigation2DMAML(batch_size=40)
@@ -386,13 +427,7 @@ def main() -> None:
         "Untrained policy, adapted": scores(make_learner(args, 0), goals, args.test_steps,
                                             make_evaluator(args)),
     }
-    if args.wide_goals:
-        wide = rl.sample_navigation_tasks(args.wide_goals, split="test")
-        wide_env = rl.Navigation2DMAML(batch_size=args.wide_goals)
-        baselines[f"Standing still, {args.wide_goals} goals"] = [
-            rl.evaluate(wide_env, rl.StandStill(), wide)._asdict()]
-        baselines[f"Goal oracle, {args.wide_goals} goals"] = [
-            rl.evaluate(wide_env, rl.GoalOracle(), wide)._asdict()]
+    baselines.update(wide_baselines(args))
     baselines = {k: [{"mean": s["mean"], "stderr": s["stderr"]} for s in v]
                  for k, v in baselines.items()}
     validation_goals = rl.sample_navigation_tasks(40, split="validation")
