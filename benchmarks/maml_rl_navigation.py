@@ -13,11 +13,16 @@ actions), ``--step-size 0.5`` is the authors' script's step: both did worse here
 docs/results/maml_rl_navigation.md. Baselines on the same goals: standing still, the
 goal-aware oracle, and the untrained (randomly initialised) policy adapted the same way.
 Reports the final policy and the one with the best one-step return on 40 validation goals
-(no selection on the test goals). Writes the cell ``--label`` (default: the settings) of
+(no selection on the test goals), both also on the first ``--wide-goals`` (400) test goals:
+forty goals are a noisy sample, and the protocol's 40 are farther than average.
+``--train-steps 2 --outer-objective all_steps`` trains for the return after every step
+(MAML++'s multi-step loss); ``--rescore WEIGHTS`` adds the wide score of saved weights to
+their run. Writes the cell ``--label`` (default: the settings) of
 docs/results/maml_rl_navigation.json, re-renders
 docs/results/maml_rl_navigation.md and draws docs/results/maml_rl_navigation.png.
 
     .venv/bin/python benchmarks/maml_rl_navigation.py [--iterations 150] [--seeds 0 1 2] \
+        [--inner-objective lvc] [--train-steps 2 --outer-objective all_steps] \
         [--first-order] [--outer-step trpo] [--max-minutes 60]
 """
 
