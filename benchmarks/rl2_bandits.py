@@ -51,6 +51,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
         help="decay the entropy weight linearly to this over --iterations (default: constant)")
     add("--reward-scale", type=float, default=defaults.get("reward_scale", 1.0),
         help="factor on the rewards for the advantages and the critic")
+    add("--critic", choices=("shared", "separate"), default="shared",
+        help="the value head on the policy's GRU, or a GRU of its own")
     add("--pretrain-pulls", type=int, default=None,
         help="first train on trials of this many pulls (bandits only), then copy the weights")
     add("--pretrain-iterations", type=int, default=200)
@@ -73,6 +75,8 @@ def rl2_config(args: argparse.Namespace) -> dict:
               "max_grad_norm": 1.0}
     if args.reward_scale != 1.0:
         config["reward_scale"] = args.reward_scale
+    if args.critic != "shared":
+        config["critic"] = args.critic
     if args.final_entropy_coefficient is not None:
         config["entropy_decay_iterations"] = args.iterations
         config["final_entropy_coefficient"] = args.final_entropy_coefficient
@@ -98,7 +102,7 @@ PRETRAIN_LEARNING_RATE = 3e-3
 def pretrain(seed: int, args: argparse.Namespace, short_env) -> RL2:
     """RL^2 on the short trials of `short_env` (`PRETRAIN_CONFIG`, learning rate and entropy
     weight decayed linearly to 0 over `args.pretrain_iterations`)."""
-    config = dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units,
+    config = dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units, critic=args.critic,
                   entropy_decay_iterations=args.pretrain_iterations)
     short = RL2(short_env, **config)
     short.compile(keras.optimizers.Adam(keras.optimizers.schedules.PolynomialDecay(
@@ -283,7 +287,8 @@ def pretrain_text(args: argparse.Namespace) -> str:
         return ""
     config = ", ".join(f"{key}={value}" for key, value in PRETRAIN_CONFIG.items())
     return (f" Pre-training (curriculum): each seed first trains an RL^2 agent of the same "
-            f"size on trials of {args.pretrain_pulls} pulls of the same k (`RL2({config}, "
+            f"size and critic on trials of {args.pretrain_pulls} pulls of the same k "
+            f"(`RL2({config}, "
             f"entropy_decay_iterations={args.pretrain_iterations})`, Adam with the learning "
             f"rate decayed linearly from {PRETRAIN_LEARNING_RATE} to 0, "
             f"{args.pretrain_iterations} iterations of {PRETRAIN_BATCH} trials, task stream "

@@ -27,11 +27,14 @@ def play(step, policy, steps=12, batch=3, seed=0):
     return outputs
 
 
-@pytest.mark.parametrize("distribution", [distributions.Categorical(5),
-                                          distributions.DiagonalGaussian(2)])
-def test_policy_step_exports_and_runs_a_trial_like_the_policy(tmp_path, distribution):
+@pytest.mark.parametrize(("distribution", "critic"),
+                         [(distributions.Categorical(5), "shared"),
+                          (distributions.DiagonalGaussian(2), "separate")])
+def test_policy_step_exports_and_runs_a_trial_like_the_policy(tmp_path, distribution, critic):
+    """A separate critic is not part of the acting step: the exported state stays the
+    policy's GRU state."""
     size = distribution.param_size if distribution.discrete else 2
-    policy = RL2Policy(3, size, distribution, hidden_units=16)
+    policy = RL2Policy(3, size, distribution, hidden_units=16, critic=critic)
     result = export.export_policy(policy, tmp_path, "rl2", formats="savedmodel")
     assert result.parity.worst <= 1e-4
     fn = tf.saved_model.load(str(result.path)).signatures["serving_default"]

@@ -27,6 +27,9 @@ from keras_meta.rl.learners.rollout import Rollout, rollout, trial_dataset
 #: The observation keys an RL^2 policy is fed, in input order.
 POLICY_INPUTS = ("observation", "prev_action", "prev_reward", "done")
 
+#: Where the critic's value comes from: a head on the policy's GRU, or a GRU of its own.
+CRITICS = ("shared", "separate")
+
 
 @keras.saving.register_keras_serializable(package="keras_meta")
 class RL2Policy(keras.Model):
@@ -39,6 +42,9 @@ class RL2Policy(keras.Model):
             `distributions.DiagonalGaussian`) or its config dict.
         hidden_units: int >= 1, GRU units.
         initial_std: float > 0, initial standard deviation of a Gaussian policy.
+        critic: "shared" (the value is a head on the policy's GRU) or "separate" (a GRU of
+            the same size of its own, so that fitting the values does not move the policy;
+            it is not run while acting, and `unroll` starts it from zeros).
 
     Raises:
         ValueError: on a bad argument.
@@ -54,20 +60,26 @@ class RL2Policy(keras.Model):
 
     def __init__(self, observation_size: int, prev_action_size: int,
                  distribution: distributions.Distribution | dict, hidden_units: int = 64,
-                 initial_std: float = 1.0, name: str = "rl2_policy", **kwargs) -> None:
+                 initial_std: float = 1.0, critic: str = "shared", name: str = "rl2_policy",
+                 **kwargs) -> None:
         super().__init__(name=name, **kwargs)
+        if critic not in CRITICS:
+            raise ValueError(f"`critic` must be one of {CRITICS}. Received: critic={critic!r}")
         self.observation_size = sampler.check_int("observation_size", observation_size, 1)
         self.prev_action_size = sampler.check_int("prev_action_size", prev_action_size, 1)
         self.hidden_units = sampler.check_int("hidden_units", hidden_units, 1)
         self.distribution = distributions.get(distribution)
         self.initial_std = float(initial_std)
+        self.critic = critic
         self.cell = keras.layers.GRUCell(self.hidden_units, name="gru")
         if self.distribution.discrete:
             self.head = self.distribution.head()
         else:
             self.head = self.distribution.head(initial_std=self.initial_std)
         self.value_head = keras.layers.Dense(1, name="value")
-        self.step_with_value(*self.first_inputs(1), self.initial_state(1))
+        self.critic_cell = (keras.layers.GRUCell(self.hidden_units, name="critic_gru")
+                            if critic == "separate" else None)
+        self.unroll({k: v[None] for k, v in zip(POLICY_INPUTS, self.first_inputs(1))})
         self.built = True  # every weight exists now (saving and export check this flag)
 
     @property
@@ -85,11 +97,19 @@ class RL2Policy(keras.Model):
                 tf.zeros([batch_size, self.prev_action_size]), tf.zeros([batch_size, 1]),
                 tf.zeros([batch_size, 1]))
 
+    def _inputs(self, observation, prev_action, prev_reward, done) -> tf.Tensor:
+        return tf.concat([tf.cast(v, self.compute_dtype)
+                          for v in (observation, prev_action, prev_reward, done)], axis=-1)
+
     def step_with_value(self, observation, prev_action, prev_reward, done, state):
-        """One step: ``(distribution params, value, new state)``; shapes ``[B, ...]``."""
-        x = tf.concat([tf.cast(v, self.compute_dtype)
-                       for v in (observation, prev_action, prev_reward, done)], axis=-1)
-        h, _ = self.cell(x, [state])
+        """One step: ``(distribution params, value, new state)``; shapes ``[B, ...]``.
+
+        Shared critic only: a separate critic keeps a state of its own (use `unroll`).
+        """
+        if self.critic_cell is not None:
+            raise ValueError("`step_with_value` needs critic='shared'; with a separate critic "
+                             "use `step` to act and `unroll` for the values.")
+        h, _ = self.cell(self._inputs(observation, prev_action, prev_reward, done), [state])
         return self.head(h), self.value_head(h)[:, 0], h
 
     def step(self, observation, prev_action, prev_reward, done, state):
@@ -106,9 +126,8 @@ class RL2Policy(keras.Model):
             ``(params, new_state)``: the distribution parameters (logits, or
             ``concat(mean, log_std)``) and the next hidden state.
         """
-        params, _, state = self.step_with_value(observation, prev_action, prev_reward, done,
-                                                state)
-        return params, state
+        h, _ = self.cell(self._inputs(observation, prev_action, prev_reward, done), [state])
+        return self.head(h), h
 
     def unroll(self, observations: dict[str, tf.Tensor],
                state: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -116,17 +135,19 @@ class RL2Policy(keras.Model):
 
         Args:
             observations: dict with the `POLICY_INPUTS` keys, each ``[T, B, size]``.
-            state: initial hidden state ``[B, hidden_units]``; zeros by default.
+            state: initial hidden state ``[B, hidden_units]`` of the policy; zeros by default
+                (a separate critic always starts from zeros).
 
         Returns:
             ``(params [T, B, P], values [T, B], final state [B, hidden_units])``.
         """
-        x = tf.concat([tf.cast(observations[k], self.compute_dtype) for k in POLICY_INPUTS],
-                      axis=-1)
-        if state is None:
-            state = self.initial_state(tf.shape(x)[1])
-        hidden = tf.scan(lambda h, x_t: self.cell(x_t, [h])[0], x, initializer=state)
-        return self.head(hidden), self.value_head(hidden)[..., 0], hidden[-1]
+        x = self._inputs(*(observations[k] for k in POLICY_INPUTS))
+        zeros = self.initial_state(tf.shape(x)[1])
+        hidden = tf.scan(lambda h, x_t: self.cell(x_t, [h])[0], x,
+                         initializer=zeros if state is None else state)
+        critic_hidden = hidden if self.critic_cell is None else tf.scan(
+            lambda h, x_t: self.critic_cell(x_t, [h])[0], x, initializer=zeros)
+        return self.head(hidden), self.value_head(critic_hidden)[..., 0], hidden[-1]
 
     def call(self, inputs: dict[str, Any]) -> tf.Tensor:
         """Distribution parameters ``[B, T, P]`` of batch-major trial sequences."""
@@ -138,7 +159,7 @@ class RL2Policy(keras.Model):
                 "prev_action_size": self.prev_action_size,
                 "distribution": self.distribution.get_config(),
                 "hidden_units": self.hidden_units, "initial_std": self.initial_std,
-                "name": self.name}
+                "critic": self.critic, "name": self.name}
 
 
 @keras.saving.register_keras_serializable(package="keras_meta")
@@ -191,6 +212,9 @@ class RL2(RLLearner):
         value_coefficient: float >= 0, weight of the critic's squared error.
         max_grad_norm: float > 0 or None, global-norm gradient clipping.
         initial_std: float > 0, initial standard deviation of a Gaussian policy.
+        critic: "shared" (a value head on the policy's GRU) or "separate" (a GRU of its own,
+            run over the collected trials after each rollout, so that the critic's squared
+            error does not move the policy).
         name: model name.
 
     Raises:
@@ -220,7 +244,7 @@ class RL2(RLLearner):
                  max_grad_norm: float | None = 1.0, initial_std: float = 1.0,
                  entropy_decay_iterations: int | None = None,
                  final_entropy_coefficient: float = 0.0, reward_scale: float = 1.0,
-                 name: str = "rl2", **kwargs) -> None:
+                 critic: str = "shared", name: str = "rl2", **kwargs) -> None:
         super().__init__(("trial_return", "policy_loss", "value_loss", "entropy", "approx_kl",
                           "clip_fraction"), name=name, **kwargs)
         self.dynamics = tf_envs.get(dynamics)
@@ -239,7 +263,8 @@ class RL2(RLLearner):
         self.max_grad_norm = None if max_grad_norm is None else _check_float(
             "max_grad_norm", max_grad_norm, 0.0, None, strict=True)
         self.policy = RL2Policy(self.dynamics.observation_size, self.dynamics.prev_action_size,
-                                self.dynamics.distribution, hidden_units, initial_std)
+                                self.dynamics.distribution, hidden_units, initial_std,
+                                critic=critic)
         self.built = True
 
     # ------------------------------------------------------------------ data
@@ -253,7 +278,11 @@ class RL2(RLLearner):
 
     # ------------------------------------------------------------------ rollouts
     def _policy_fn(self, observation, state):
-        return self.policy.step_with_value(*(observation[k] for k in POLICY_INPUTS), state)
+        inputs = (observation[k] for k in POLICY_INPUTS)
+        if self.policy.critic_cell is None:
+            return self.policy.step_with_value(*inputs, state)
+        params, state = self.policy.step(*inputs, state)
+        return params, tf.zeros(tf.shape(params)[:1]), state  # values: see `train_step`
 
     def collect(self, tasks: dict[str, tf.Tensor], seed: tf.Tensor, *,
                 deterministic: bool = False) -> Rollout:
@@ -275,8 +304,12 @@ class RL2(RLLearner):
         batch = tf.shape(trials.rewards)[1]
         discounts = tf.concat([tf.fill([length - 1, batch], self.discount),
                                tf.zeros([1, batch])], axis=0)
+        values = trials.values
+        if self.policy.critic_cell is not None:  # not run while acting: one pass over the trials
+            values = tf.cast(self.policy.unroll(
+                {k: trials.observations[k] for k in POLICY_INPUTS})[1], tf.float32)
         advantages, targets = generalized_advantages(trials.rewards * self.reward_scale,
-                                                     trials.values, discounts, self.gae_lambda)
+                                                     values, discounts, self.gae_lambda)
         advantages = normalize(advantages, trials.active)
         stats = self.ppo_update(trials, advantages, targets, shuffle_seed)
         for name, value in stats.items():
@@ -374,7 +407,8 @@ class RL2(RLLearner):
                 "max_grad_norm": self.max_grad_norm, "initial_std": self.policy.initial_std,
                 "entropy_decay_iterations": self.entropy_decay_iterations,
                 "final_entropy_coefficient": self.final_entropy_coefficient,
-                "reward_scale": self.reward_scale, "name": self.name}
+                "reward_scale": self.reward_scale, "critic": self.policy.critic,
+                "name": self.name}
 
 
 class RL2Agent:
