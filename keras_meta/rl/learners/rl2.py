@@ -109,8 +109,8 @@ class RL2Policy(keras.Model):
         if self.critic_cell is not None:
             raise ValueError("`step_with_value` needs critic='shared'; with a separate critic "
                              "use `step` to act and `unroll` for the values.")
-        h, _ = self.cell(self._inputs(observation, prev_action, prev_reward, done), [state])
-        return self.head(h), self.value_head(h)[:, 0], h
+        params, h = self.step(observation, prev_action, prev_reward, done, state)
+        return params, self.value_head(h)[:, 0], h
 
     def step(self, observation, prev_action, prev_reward, done, state):
         """One step of the policy, for acting and export.
