@@ -53,6 +53,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
         help="factor on the rewards for the advantages and the critic")
     add("--critic", choices=("shared", "separate"), default="shared",
         help="the value head on the policy's GRU, or a GRU of its own")
+    add("--time-aware-critic", action="store_true",
+        help="feed the separate critic the fraction of the trial still to come")
     add("--pretrain-pulls", type=int, default=None,
         help="first train on trials of this many pulls (bandits only), then copy the weights")
     add("--pretrain-iterations", type=int, default=200)
@@ -77,6 +79,8 @@ def rl2_config(args: argparse.Namespace) -> dict:
         config["reward_scale"] = args.reward_scale
     if args.critic != "shared":
         config["critic"] = args.critic
+    if args.time_aware_critic:
+        config["time_aware_critic"] = True
     if args.final_entropy_coefficient is not None:
         config["entropy_decay_iterations"] = args.iterations
         config["final_entropy_coefficient"] = args.final_entropy_coefficient
@@ -103,6 +107,7 @@ def pretrain(seed: int, args: argparse.Namespace, short_env) -> RL2:
     """RL^2 on the short trials of `short_env` (`PRETRAIN_CONFIG`, learning rate and entropy
     weight decayed linearly to 0 over `args.pretrain_iterations`)."""
     config = dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units, critic=args.critic,
+                  time_aware_critic=args.time_aware_critic,
                   entropy_decay_iterations=args.pretrain_iterations)
     short = RL2(short_env, **config)
     short.compile(keras.optimizers.Adam(keras.optimizers.schedules.PolynomialDecay(

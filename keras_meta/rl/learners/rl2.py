@@ -45,6 +45,10 @@ class RL2Policy(keras.Model):
         critic: "shared" (the value is a head on the policy's GRU) or "separate" (a GRU of
             the same size of its own, so that fitting the values does not move the policy;
             it is not run while acting, and `unroll` starts it from zeros).
+        time_aware_critic: feed a separate critic's GRU the fraction of the trial still to
+            come, ``1 - t / T``, on which the value of a finite trial depends (Pardo et al.
+            2018, "Time Limits in Reinforcement Learning"); the policy's inputs stay the
+            protocol's. Needs ``critic="separate"``.
 
     Raises:
         ValueError: on a bad argument.
@@ -60,11 +64,16 @@ class RL2Policy(keras.Model):
 
     def __init__(self, observation_size: int, prev_action_size: int,
                  distribution: distributions.Distribution | dict, hidden_units: int = 64,
-                 initial_std: float = 1.0, critic: str = "shared", name: str = "rl2_policy",
-                 **kwargs) -> None:
+                 initial_std: float = 1.0, critic: str = "shared",
+                 time_aware_critic: bool = False, name: str = "rl2_policy", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         if critic not in CRITICS:
             raise ValueError(f"`critic` must be one of {CRITICS}. Received: critic={critic!r}")
+        if time_aware_critic and critic != "separate":
+            raise ValueError("`time_aware_critic=True` needs critic='separate' (a shared critic "
+                             f"reads the policy's GRU, whose inputs are fixed). Received: "
+                             f"critic={critic!r}")
+        self.time_aware_critic = bool(time_aware_critic)
         self.observation_size = sampler.check_int("observation_size", observation_size, 1)
         self.prev_action_size = sampler.check_int("prev_action_size", prev_action_size, 1)
         self.hidden_units = sampler.check_int("hidden_units", hidden_units, 1)
@@ -136,7 +145,8 @@ class RL2Policy(keras.Model):
         Args:
             observations: dict with the `POLICY_INPUTS` keys, each ``[T, B, size]``.
             state: initial hidden state ``[B, hidden_units]`` of the policy; zeros by default
-                (a separate critic always starts from zeros).
+                (a separate critic always starts from zeros, and a time-aware one takes the
+                sequence for a whole trial).
 
         Returns:
             ``(params [T, B, P], values [T, B], final state [B, hidden_units])``.
@@ -146,8 +156,17 @@ class RL2Policy(keras.Model):
         hidden = tf.scan(lambda h, x_t: self.cell(x_t, [h])[0], x,
                          initializer=zeros if state is None else state)
         critic_hidden = hidden if self.critic_cell is None else tf.scan(
-            lambda h, x_t: self.critic_cell(x_t, [h])[0], x, initializer=zeros)
+            lambda h, x_t: self.critic_cell(x_t, [h])[0], self._critic_inputs(x),
+            initializer=zeros)
         return self.head(hidden), self.value_head(critic_hidden)[..., 0], hidden[-1]
+
+    def _critic_inputs(self, x: tf.Tensor) -> tf.Tensor:
+        if not self.time_aware_critic:
+            return x
+        length = tf.shape(x)[0]
+        to_come = 1.0 - tf.range(length, dtype=x.dtype) / tf.cast(length, x.dtype)
+        return tf.concat([x, tf.broadcast_to(to_come[:, None, None],
+                                             tf.concat([tf.shape(x)[:2], [1]], 0))], axis=-1)
 
     def call(self, inputs: dict[str, Any]) -> tf.Tensor:
         """Distribution parameters ``[B, T, P]`` of batch-major trial sequences."""
@@ -159,7 +178,8 @@ class RL2Policy(keras.Model):
                 "prev_action_size": self.prev_action_size,
                 "distribution": self.distribution.get_config(),
                 "hidden_units": self.hidden_units, "initial_std": self.initial_std,
-                "critic": self.critic, "name": self.name}
+                "critic": self.critic, "time_aware_critic": self.time_aware_critic,
+                "name": self.name}
 
 
 @keras.saving.register_keras_serializable(package="keras_meta")
@@ -215,6 +235,8 @@ class RL2(RLLearner):
         critic: "shared" (a value head on the policy's GRU) or "separate" (a GRU of its own,
             run over the collected trials after each rollout, so that the critic's squared
             error does not move the policy).
+        time_aware_critic: feed the separate critic the fraction of the trial still to
+            come (see `RL2Policy`); needs ``critic="separate"``.
         name: model name.
 
     Raises:
@@ -244,7 +266,8 @@ class RL2(RLLearner):
                  max_grad_norm: float | None = 1.0, initial_std: float = 1.0,
                  entropy_decay_iterations: int | None = None,
                  final_entropy_coefficient: float = 0.0, reward_scale: float = 1.0,
-                 critic: str = "shared", name: str = "rl2", **kwargs) -> None:
+                 critic: str = "shared", time_aware_critic: bool = False, name: str = "rl2",
+                 **kwargs) -> None:
         super().__init__(("trial_return", "policy_loss", "value_loss", "entropy", "approx_kl",
                           "clip_fraction"), name=name, **kwargs)
         self.dynamics = tf_envs.get(dynamics)
@@ -264,7 +287,7 @@ class RL2(RLLearner):
             "max_grad_norm", max_grad_norm, 0.0, None, strict=True)
         self.policy = RL2Policy(self.dynamics.observation_size, self.dynamics.prev_action_size,
                                 self.dynamics.distribution, hidden_units, initial_std,
-                                critic=critic)
+                                critic=critic, time_aware_critic=time_aware_critic)
         self.built = True
 
     # ------------------------------------------------------------------ data
@@ -408,6 +431,7 @@ class RL2(RLLearner):
                 "entropy_decay_iterations": self.entropy_decay_iterations,
                 "final_entropy_coefficient": self.final_entropy_coefficient,
                 "reward_scale": self.reward_scale, "critic": self.policy.critic,
+                "time_aware_critic": self.policy.time_aware_critic,
                 "name": self.name}
 
 

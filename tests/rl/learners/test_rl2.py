@@ -143,11 +143,13 @@ def test_entropy_decay_and_reward_scale():
     np.testing.assert_allclose(captured["returns"].numpy(), 4.0)
 
 
-def test_separate_critic_has_its_own_gru_and_learns():
+@pytest.mark.parametrize("time_aware", [False, True], ids=["plain", "time_aware"])
+def test_separate_critic_has_its_own_gru_and_learns(time_aware):
     """critic="separate": the values come from a GRU of their own (no gradient between the
     actor's and the critic's weights), acting is unchanged, and PPO still learns."""
     dist = distributions.Categorical(4)
-    policy = RL2Policy(1, 4, dist, hidden_units=8, critic="separate")
+    policy = RL2Policy(1, 4, dist, hidden_units=8, critic="separate",
+                       time_aware_critic=time_aware)
     assert len(policy.trainable_variables) == len(
         RL2Policy(1, 4, dist, hidden_units=8).trainable_variables) + 3  # the critic's GRU
     seq = {k: tf.constant(v) for k, v in _sequence().items()}
@@ -170,7 +172,7 @@ def test_separate_critic_has_its_own_gru_and_learns():
         RL2Policy(1, 4, dist, critic="own")
 
     rl2 = RL2(BernoulliBanditRL2(num_arms=5, num_pulls=10), hidden_units=32, discount=1.0,
-              gae_lambda=0.3, critic="separate")
+              gae_lambda=0.3, critic="separate", time_aware_critic=time_aware)
     assert RL2.from_config(rl2.get_config()).get_config() == rl2.get_config()
     assert rl2.get_config()["critic"] == "separate"
     rl2.compile(keras.optimizers.Adam(6e-3))
@@ -181,6 +183,42 @@ def test_separate_critic_has_its_own_gru_and_learns():
     trials = rl2.collect(next(iter(rl2.dataset(512, seed=5)))["tasks"], tf.constant([1, 2]))
     start_values = rl2.policy.unroll({k: trials.observations[k] for k in POLICY_INPUTS})[1][0]
     assert abs(float(tf.reduce_mean(start_values) - tf.reduce_mean(trials.returns()))) < 0.5
+
+
+def test_time_aware_critic_sees_the_trial_left_and_the_policy_does_not():
+    """time_aware_critic: the critic's GRU is fed ``1 - t / T``, so the same first steps give
+    other values in a longer trial while the policy's outputs stay the same."""
+    dist = distributions.Categorical(4)
+    policy = RL2Policy(1, 4, dist, hidden_units=8, critic="separate", time_aware_critic=True)
+    plain = RL2Policy(1, 4, dist, hidden_units=8, critic="separate")
+    assert policy.critic_cell.kernel.shape[0] == policy.input_size + 1
+    assert plain.critic_cell.kernel.shape[0] == plain.input_size
+    seq = {k: tf.constant(v) for k, v in _sequence().items()}
+    prefix = {k: v[:3] for k, v in seq.items()}
+    params, values, _ = policy.unroll(seq)
+    prefix_params, prefix_values, _ = policy.unroll(prefix)
+    np.testing.assert_allclose(prefix_params.numpy(), params[:3].numpy(), rtol=1e-5, atol=1e-6)
+    assert np.abs(prefix_values.numpy() - values[:3].numpy()).max() > 1e-4
+    # Fed the time by hand, a plain critic's GRU with the same weights gives the same values.
+    length = 6
+    to_come = (1.0 - np.arange(length) / length).astype(np.float32)
+    x = policy._inputs(*(seq[k] for k in POLICY_INPUTS))
+    x = tf.concat([x, tf.broadcast_to(to_come[:, None, None], [length, 3, 1])], axis=-1)
+    h = tf.zeros([3, 8])
+    for t in range(length):
+        h = policy.critic_cell(x[t], [h])[0]
+        np.testing.assert_allclose(policy.value_head(h)[:, 0].numpy(), values[t].numpy(),
+                                   rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="`time_aware_critic=True` needs critic='separate'"):
+        RL2Policy(1, 4, dist, time_aware_critic=True)
+    with pytest.raises(ValueError, match="`time_aware_critic=True` needs critic='separate'"):
+        RL2(BernoulliBanditRL2(num_arms=5, num_pulls=10), time_aware_critic=True)
+    rl2 = RL2(BernoulliBanditRL2(num_arms=5, num_pulls=10), hidden_units=8, critic="separate",
+              time_aware_critic=True)
+    assert rl2.get_config()["time_aware_critic"] is True
+    assert RL2.from_config(rl2.get_config()).get_config() == rl2.get_config()
+    restored = RL2Policy.from_config(policy.get_config())
+    assert restored.time_aware_critic and restored.critic_cell.kernel.shape[0] == 8
 
 
 def test_learns_bandits_beats_random_and_approaches_greedy():
