@@ -55,6 +55,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
         help="the value head on the policy's GRU, or a GRU of its own")
     add("--time-aware-critic", action="store_true",
         help="feed the separate critic the fraction of the trial still to come")
+    add("--outer-step", choices=("ppo", "trpo"), default="ppo",
+        help="PPO, or the paper's TRPO step on the policy (needs --critic separate; the "
+             "optimizer then fits the critic on the --ppo-epochs x --minibatches updates)")
+    add("--max-kl", type=float, default=0.01, help="TRPO's trust region")
+    add("--fisher-fraction", type=float, default=1.0,
+        help="fraction of the trials for TRPO's Fisher-vector products")
     add("--pretrain-pulls", type=int, default=None,
         help="first train on trials of this many pulls (bandits only), then copy the weights")
     add("--pretrain-iterations", type=int, default=200)
@@ -81,6 +87,9 @@ def rl2_config(args: argparse.Namespace) -> dict:
         config["critic"] = args.critic
     if args.time_aware_critic:
         config["time_aware_critic"] = True
+    if args.outer_step != "ppo":
+        config.update(outer_step=args.outer_step, max_kl=args.max_kl,
+                      fisher_fraction=args.fisher_fraction)
     if args.final_entropy_coefficient is not None:
         config["entropy_decay_iterations"] = args.iterations
         config["final_entropy_coefficient"] = args.final_entropy_coefficient
@@ -213,7 +222,8 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
         rows.append(f"| **RL^2, seed {r['seed']}, sampled actions** | "
                     f"**{score_text(r['sampled'])}** |")
         rows.append(f"| RL^2, seed {r['seed']}, most likely action | {score_text(r['mode'])} |")
-    timing = ["| seed | PPO iterations | first step (trace) s | training s | env steps "
+    step = args.outer_step.upper()
+    timing = [f"| seed | {step} iterations | first step (trace) s | training s | env steps "
               "| env steps/s, training | env steps/s, rollouts only |",
               "|---|---|---|---|---|---|---|"]
     for r in runs:
@@ -235,7 +245,7 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
     text = header + (
         f"{tasks_text} Reported: the policy as trained, with *sampled* actions (bold); the most "
         "likely action alongside. Training: "
-        f"`RL2({config})`, {optimizer_text(args)}, up to {args.iterations} PPO iterations of "
+        f"`RL2({config})`, {optimizer_text(args)}, up to {args.iterations} {step} iterations of "
         f"{args.batch} trials from the train split (training seed = task-stream seed), trials "
         "played inside the graph (the family's `TrialDynamics` fused with the GRU policy in "
         f"a `tf.while_loop`); the final policy is scored, no checkpoint selection.{stopped} "
@@ -245,8 +255,10 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
         f"{os.getloadavg()[0]:.1f} at the end (above the core count, other jobs shared the "
         f"cores and wall times are upper bounds).{notes}\n\n### Scores\n\n"
         + "\n".join(rows) + "\n\n### Wall time and environment steps\n\n"
-        f"Training: PPO iterations including the rollouts, the {args.ppo_epochs} x "
-        f"{args.minibatches} minibatch updates and the checkpoint evaluations. Rollouts only: "
+        f"Training: {step} iterations including the rollouts, "
+        + ("the " if step == "PPO" else "the trust-region step, the critic's ")
+        + f"{args.ppo_epochs} x {args.minibatches} minibatch updates and the checkpoint "
+        "evaluations. Rollouts only: "
         "the trained policy playing 1024 trials in one compiled `tf.while_loop` (no update)."
         "\n\n" + "\n".join(timing) + "\n\n### Learning curve\n\n" + "\n".join(curve) + "\n")
     data = {"record": record, "config": rl2_config(args), "optimizer": optimizer_text(args),

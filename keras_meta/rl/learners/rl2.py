@@ -23,12 +23,16 @@ from keras_meta.rl.learners.base import RLLearner
 from keras_meta.rl.learners.ppo import clipped_surrogate
 from keras_meta.rl.learners.returns import generalized_advantages, masked_mean, normalize
 from keras_meta.rl.learners.rollout import Rollout, rollout, trial_dataset
+from keras_meta.rl.learners.trpo import trust_region_step
 
 #: The observation keys an RL^2 policy is fed, in input order.
 POLICY_INPUTS = ("observation", "prev_action", "prev_reward", "done")
 
 #: Where the critic's value comes from: a head on the policy's GRU, or a GRU of its own.
 CRITICS = ("shared", "separate")
+
+#: How the policy is updated from a batch of trials.
+OUTER_STEPS = ("ppo", "trpo")
 
 
 @keras.saving.register_keras_serializable(package="keras_meta")
@@ -92,6 +96,17 @@ class RL2Policy(keras.Model):
         self.built = True  # every weight exists now (saving and export check this flag)
 
     @property
+    def actor_variables(self) -> list:
+        """The trainable weights that shape the actions: the GRU and the action head."""
+        return self.cell.trainable_variables + self.head.trainable_variables
+
+    @property
+    def critic_variables(self) -> list:
+        """The trainable weights only the value uses: its head (and a separate GRU)."""
+        own = [] if self.critic_cell is None else self.critic_cell.trainable_variables
+        return own + self.value_head.trainable_variables
+
+    @property
     def input_size(self) -> int:
         """Length of the GRU input ``concat(observation, prev_action, prev_reward, done)``."""
         return self.observation_size + self.prev_action_size + 2
@@ -153,12 +168,19 @@ class RL2Policy(keras.Model):
         """
         x = self._inputs(*(observations[k] for k in POLICY_INPUTS))
         zeros = self.initial_state(tf.shape(x)[1])
-        hidden = tf.scan(lambda h, x_t: self.cell(x_t, [h])[0], x,
-                         initializer=zeros if state is None else state)
+        hidden = self._hidden(x, zeros if state is None else state)
         critic_hidden = hidden if self.critic_cell is None else tf.scan(
             lambda h, x_t: self.critic_cell(x_t, [h])[0], self._critic_inputs(x),
             initializer=zeros)
         return self.head(hidden), self.value_head(critic_hidden)[..., 0], hidden[-1]
+
+    def action_params(self, observations: dict[str, tf.Tensor]) -> tf.Tensor:
+        """The actor alone over time-major trials from their start: params ``[T, B, P]``."""
+        x = self._inputs(*(observations[k] for k in POLICY_INPUTS))
+        return self.head(self._hidden(x, self.initial_state(tf.shape(x)[1])))
+
+    def _hidden(self, x: tf.Tensor, state: tf.Tensor) -> tf.Tensor:
+        return tf.scan(lambda h, x_t: self.cell(x_t, [h])[0], x, initializer=state)
 
     def _critic_inputs(self, x: tf.Tensor) -> tf.Tensor:
         if not self.time_aware_critic:
@@ -184,7 +206,7 @@ class RL2Policy(keras.Model):
 
 @keras.saving.register_keras_serializable(package="keras_meta")
 class RL2(RLLearner):
-    """RL^2 trained with PPO and GAE on trials played inside the graph.
+    """RL^2 trained with PPO (or TRPO) and GAE on trials played inside the graph.
 
     ``fit`` takes the dataset of `RL2.dataset` (batches of training tasks from the
     family's seeded task stream, with a rollout seed each): each ``train_step`` plays one
@@ -192,16 +214,22 @@ class RL2(RLLearner):
     `tf.while_loop`, computes GAE advantages over the whole trial (one episode for the
     outer loop: discount `discount` at every step, also across inner episodes, and 0 after
     the last step), and runs `ppo_epochs` epochs of PPO on `num_minibatches` minibatches of
-    whole trials (recomputing the GRU from the trial's start). ``evaluate`` on the same
-    kind of dataset (e.g. the validation split) reports the mean trial return.
+    whole trials (recomputing the GRU from the trial's start). With ``outer_step="trpo"``
+    (the paper's outer step; needs a separate critic) the policy instead takes one
+    natural-gradient step inside a KL trust region over the whole batch, and the compiled
+    optimizer fits only the critic, on the same epochs of minibatches. ``evaluate`` on the
+    same kind of dataset (e.g. the validation split) reports the mean trial return.
 
     For held-out scores comparable with the classical baselines, play the trained policy
     in the numpy environment with `RL2Agent` and `keras_meta.rl.evaluate`.
 
     Logs of ``fit``: ``trial_return`` (mean total reward of the batch's trials, sampled
     actions), the PPO diagnostics ``policy_loss``, ``value_loss``, ``entropy``,
-    ``approx_kl``, ``clip_fraction`` (means over the epoch's updates), and ``env_steps``
-    (environment steps played since construction, also the `env_steps` variable).
+    ``approx_kl``, ``clip_fraction`` (means over the epoch's updates; with TRPO
+    ``policy_loss``, ``value_loss``, ``entropy`` of the behaviour policy, ``kl`` of the
+    accepted step and ``accepted``, the fraction of iterations whose line search found a
+    step), and ``env_steps`` (environment steps played since construction, also the
+    `env_steps` variable).
     On k=5, n=10 bandits, ``discount=1.0, gae_lambda=0.3`` learned much faster than the
     defaults (see ``docs/results/rl2.md``); on 100-step trials (n=100 bandits, MDPs of 10
     episodes) that setting collapsed the policy, and ``discount=0.99, gae_lambda=0.95,
@@ -237,6 +265,16 @@ class RL2(RLLearner):
             error does not move the policy).
         time_aware_critic: feed the separate critic the fraction of the trial still to
             come (see `RL2Policy`); needs ``critic="separate"``.
+        outer_step: ``"ppo"`` (clipped surrogate, the compiled optimizer) or ``"trpo"``
+            (natural gradient in a KL trust region, as in the RL^2 paper; the compiled
+            optimizer then fits the critic only, so it needs ``critic="separate"``).
+        max_kl: float > 0, TRPO's trust region (mean KL per step).
+        cg_iterations, cg_damping, line_search_steps, line_search_decay: TRPO settings
+            (`trust_region_step`).
+        fisher_fraction: float in (0, 1], the fraction of the batch's trials (a random
+            subset per iteration) on which TRPO's Fisher-vector products are computed: they
+            are most of its cost; a subset is cheaper and a noisier curvature estimate (the
+            gradient and the line search always use the whole batch).
         name: model name.
 
     Raises:
@@ -266,10 +304,31 @@ class RL2(RLLearner):
                  max_grad_norm: float | None = 1.0, initial_std: float = 1.0,
                  entropy_decay_iterations: int | None = None,
                  final_entropy_coefficient: float = 0.0, reward_scale: float = 1.0,
-                 critic: str = "shared", time_aware_critic: bool = False, name: str = "rl2",
-                 **kwargs) -> None:
-        super().__init__(("trial_return", "policy_loss", "value_loss", "entropy", "approx_kl",
-                          "clip_fraction"), name=name, **kwargs)
+                 critic: str = "shared", time_aware_critic: bool = False,
+                 outer_step: str = "ppo", max_kl: float = 0.01, cg_iterations: int = 10,
+                 cg_damping: float = 1e-5, line_search_steps: int = 15,
+                 line_search_decay: float = 0.5, fisher_fraction: float = 1.0,
+                 name: str = "rl2", **kwargs) -> None:
+        if outer_step not in OUTER_STEPS:
+            raise ValueError(f"`outer_step` must be one of {OUTER_STEPS}. "
+                             f"Received: outer_step={outer_step!r}")
+        if outer_step == "trpo" and critic != "separate":
+            raise ValueError("`outer_step='trpo'` needs critic='separate' (the trust-region "
+                             "step moves the policy's GRU, on which a shared critic sits). "
+                             f"Received: critic={critic!r}")
+        diagnostics = (("approx_kl", "clip_fraction") if outer_step == "ppo"
+                       else ("kl", "accepted"))
+        super().__init__(("trial_return", "policy_loss", "value_loss", "entropy")
+                         + diagnostics, name=name, **kwargs)
+        self.outer_step = outer_step
+        self.max_kl = _check_float("max_kl", max_kl, 0.0, None, strict=True)
+        self.cg_iterations = sampler.check_int("cg_iterations", cg_iterations, 1)
+        self.cg_damping = _check_float("cg_damping", cg_damping, 0.0)
+        self.line_search_steps = sampler.check_int("line_search_steps", line_search_steps, 1)
+        self.line_search_decay = _check_float("line_search_decay", line_search_decay, 0.0, 1.0,
+                                              strict=True)
+        self.fisher_fraction = _check_float("fisher_fraction", fisher_fraction, 0.0, 1.0,
+                                            strict=True)
         self.dynamics = tf_envs.get(dynamics)
         self.discount = _check_float("discount", discount, 0.0, 1.0)
         self.gae_lambda = _check_float("gae_lambda", gae_lambda, 0.0, 1.0)
@@ -334,7 +393,8 @@ class RL2(RLLearner):
         advantages, targets = generalized_advantages(trials.rewards * self.reward_scale,
                                                      values, discounts, self.gae_lambda)
         advantages = normalize(advantages, trials.active)
-        stats = self.ppo_update(trials, advantages, targets, shuffle_seed)
+        update = self.ppo_update if self.outer_step == "ppo" else self.trpo_update
+        stats = update(trials, advantages, targets, shuffle_seed)
         for name, value in stats.items():
             self._trackers[name].update_state(value)
         self._trackers["trial_return"].update_state(trials.returns())
@@ -356,49 +416,125 @@ class RL2(RLLearner):
             ``approx_kl`` and ``clip_fraction``.
         """
         dist = self.dynamics.distribution
-        variables = self.policy.trainable_variables
+        entropy_weight = self.entropy_weight()
+
+        def loss_fn(take):
+            mask = take(trials.active)
+            params, values, _ = self.policy.unroll(
+                {k: take(trials.observations[k]) for k in POLICY_INPUTS})
+            params = tf.cast(params, tf.float32)
+            terms = clipped_surrogate(dist.log_prob(params, take(trials.actions)),
+                                      take(trials.log_probs), take(advantages),
+                                      self.clip_ratio, mask)
+            entropy = masked_mean(dist.entropy(params), mask)
+            value_loss = tf.reduce_mean(tf.square(tf.cast(values, tf.float32) - take(targets)))
+            loss = terms.loss - entropy_weight * entropy + self.value_coefficient * value_loss
+            return loss, (terms.loss, value_loss, entropy, terms.approx_kl, terms.clip_fraction)
+
+        names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+        means = self._minibatch_updates(trials, seed, loss_fn, self.policy.trainable_variables,
+                                        len(names))
+        return dict(zip(names, means))
+
+    def trpo_update(self, trials: Rollout, advantages: tf.Tensor, targets: tf.Tensor,
+                    seed: tf.Tensor) -> dict[str, tf.Tensor]:
+        """One trust-region step of the actor on the whole batch, then the critic's fit.
+
+        The actor maximises the importance-weighted advantage (plus the entropy bonus)
+        subject to a mean ``KL(behaviour || new) <= max_kl`` over the active steps; the
+        critic (a GRU of its own) then regresses `targets` with the compiled optimizer for
+        `ppo_epochs` passes over `num_minibatches` minibatches of trials.
+
+        Returns:
+            ``policy_loss`` and ``kl`` at the accepted step, ``accepted`` (1 if the line
+            search found a step), the behaviour policy's ``entropy`` and the mean
+            ``value_loss`` of the critic's updates.
+        """
+        dist = self.dynamics.distribution
+        entropy_weight = self.entropy_weight()
+        actor = self.policy.actor_variables
+        observations = {k: trials.observations[k] for k in POLICY_INPUTS}
+        batch = tf.shape(trials.rewards)[1]
+        fisher_rows = tf.random.experimental.stateless_shuffle(
+            tf.range(batch), tf.random.experimental.stateless_fold_in(seed, 1))[
+            :tf.maximum(1, tf.cast(tf.cast(batch, tf.float32) * self.fisher_fraction,
+                                   tf.int32))]
+
+        def action_params(params, obs):
+            with keras.StatelessScope(state_mapping=list(zip(actor, params))):
+                return tf.cast(self.policy.action_params(obs), tf.float32)
+
+        def loss_and_kl(params):
+            new = action_params(params, observations)
+            ratio = tf.exp(dist.log_prob(new, trials.actions) - trials.log_probs)
+            loss = (-masked_mean(ratio * advantages, trials.active)
+                    - entropy_weight * masked_mean(dist.entropy(new), trials.active))
+            return loss, masked_mean(dist.kl(trials.params, new), trials.active)
+
+        def fisher_kl(params):
+            def take(x):
+                return tf.gather(x, fisher_rows, axis=1)
+
+            new = action_params(params, {k: take(v) for k, v in observations.items()})
+            return masked_mean(dist.kl(take(trials.params), new), take(trials.active))
+
+        step = trust_region_step(loss_and_kl, [tf.convert_to_tensor(v) for v in actor],
+                                 max_kl=self.max_kl, cg_iterations=self.cg_iterations,
+                                 cg_damping=self.cg_damping,
+                                 line_search_steps=self.line_search_steps,
+                                 line_search_decay=self.line_search_decay,
+                                 fisher_kl=None if self.fisher_fraction == 1.0 else fisher_kl)
+        for variable, value in zip(actor, step.params):
+            variable.assign(value)
+
+        def value_loss_fn(take):
+            values = self.policy.unroll(
+                {k: take(trials.observations[k]) for k in POLICY_INPUTS})[1]
+            value_loss = tf.reduce_mean(tf.square(tf.cast(values, tf.float32) - take(targets)))
+            return value_loss, (value_loss,)
+
+        (value_loss,) = self._minibatch_updates(trials, seed, value_loss_fn,
+                                                self.policy.critic_variables, 1)
+        return {"policy_loss": step.loss, "value_loss": value_loss,
+                "entropy": masked_mean(dist.entropy(trials.params), trials.active),
+                "kl": step.kl, "accepted": tf.cast(step.accepted, tf.float32)}
+
+    def _minibatch_updates(self, trials: Rollout, seed: tf.Tensor, loss_fn, variables: list,
+                           num_stats: int) -> list[tf.Tensor]:
+        """`ppo_epochs` x `num_minibatches` optimizer steps on `loss_fn`, in one while loop.
+
+        ``loss_fn(take) -> (loss, stats)``, where ``take`` selects the minibatch's trials
+        (axis 1) from a ``[T, B, ...]`` tensor. Each epoch shuffles the trials once and cuts
+        them into minibatches. Returns the mean of each of the `num_stats` stats.
+        """
         if not self.optimizer.built:
-            self.optimizer.build(variables)
+            self.optimizer.build(self.policy.trainable_variables)
         batch = tf.shape(trials.rewards)[1]
         size = batch // self.num_minibatches
         updates = self.ppo_epochs * self.num_minibatches
-        # One random permutation of the trials per epoch, cut into minibatches.
         orders = tf.argsort(tf.random.stateless_uniform(tf.stack([self.ppo_epochs, batch]), seed),
                             axis=-1)
-        names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
-        entropy_weight = self.entropy_weight()
 
         def body(i, totals):
-            rows = orders[i // self.num_minibatches,
-                          (i % self.num_minibatches) * size:(i % self.num_minibatches + 1) * size]
+            part = i % self.num_minibatches
+            rows = orders[i // self.num_minibatches, part * size:(part + 1) * size]
 
             def take(x):
                 return tf.gather(x, rows, axis=1)
 
-            observations = {k: take(trials.observations[k]) for k in POLICY_INPUTS}
-            mask = take(trials.active)
             with tf.GradientTape() as tape:
-                params, values, _ = self.policy.unroll(observations)
-                params = tf.cast(params, tf.float32)
-                terms = clipped_surrogate(dist.log_prob(params, take(trials.actions)),
-                                          take(trials.log_probs), take(advantages),
-                                          self.clip_ratio, mask)
-                entropy = masked_mean(dist.entropy(params), mask)
-                value_loss = tf.reduce_mean(tf.square(tf.cast(values, tf.float32)
-                                                      - take(targets)))
-                loss = (terms.loss - entropy_weight * entropy
-                        + self.value_coefficient * value_loss)
+                loss, stats = loss_fn(take)
             grads = tape.gradient(loss, variables)
+            grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
             if self.max_grad_norm is not None:
                 grads, _ = tf.clip_by_global_norm(grads, self.max_grad_norm)
             self.optimizer.apply(grads, variables)
-            step = (terms.loss, value_loss, entropy, terms.approx_kl, terms.clip_fraction)
-            return i + 1, tuple(t + s for t, s in zip(totals, step))
+            return i + 1, tuple(t + s for t, s in zip(totals, stats))
 
         _, totals = tf.while_loop(lambda i, _: i < updates, body,
-                                  (tf.constant(0), (tf.constant(0.0),) * len(names)),
+                                  (tf.constant(0), (tf.constant(0.0),) * num_stats),
                                   maximum_iterations=updates)
-        return {name: total / updates for name, total in zip(names, totals)}
+        return [total / updates for total in totals]
 
     def entropy_weight(self) -> tf.Tensor:
         """The entropy weight of the current PPO iteration (float32 scalar)."""
@@ -432,7 +568,11 @@ class RL2(RLLearner):
                 "final_entropy_coefficient": self.final_entropy_coefficient,
                 "reward_scale": self.reward_scale, "critic": self.policy.critic,
                 "time_aware_critic": self.policy.time_aware_critic,
-                "name": self.name}
+                "outer_step": self.outer_step, "max_kl": self.max_kl,
+                "cg_iterations": self.cg_iterations, "cg_damping": self.cg_damping,
+                "line_search_steps": self.line_search_steps,
+                "line_search_decay": self.line_search_decay,
+                "fisher_fraction": self.fisher_fraction, "name": self.name}
 
 
 class RL2Agent:

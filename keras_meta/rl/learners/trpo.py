@@ -71,7 +71,8 @@ class TrustRegionStep(NamedTuple):
 def trust_region_step(loss_and_kl: Callable[[list[tf.Tensor]], tuple[tf.Tensor, tf.Tensor]],
                       params: Sequence[tf.Tensor], *, max_kl: float = 0.01,
                       cg_iterations: int = 10, cg_damping: float = 1e-5,
-                      line_search_steps: int = 15, line_search_decay: float = 0.5
+                      line_search_steps: int = 15, line_search_decay: float = 0.5,
+                      fisher_kl: Callable[[list[tf.Tensor]], tf.Tensor] | None = None
                       ) -> TrustRegionStep:
     """One TRPO step: natural gradient by conjugate gradient, then a backtracking search.
 
@@ -88,6 +89,9 @@ def trust_region_step(loss_and_kl: Callable[[list[tf.Tensor]], tuple[tf.Tensor, 
         cg_damping: float >= 0, added to the Fisher matrix's diagonal.
         line_search_steps: int >= 1, step fractions tried: ``decay^0, decay^1, ...``.
         line_search_decay: float in (0, 1).
+        fisher_kl: ``params -> kl`` for the Fisher-vector products only (e.g. the KL on a
+            subsample of the data, which is where TRPO spends its time); by default the
+            ``kl`` of `loss_and_kl`.
 
     Returns:
         A `TrustRegionStep`.
@@ -109,7 +113,7 @@ def trust_region_step(loss_and_kl: Callable[[list[tf.Tensor]], tuple[tf.Tensor, 
             outer.watch(params)
             with tf.GradientTape() as inner:
                 inner.watch(params)
-                _, kl = loss_and_kl(params)
+                kl = loss_and_kl(params)[1] if fisher_kl is None else fisher_kl(params)
             kl_grads = inner.gradient(kl, params)
             kl_grads = [tf.zeros_like(p) if k is None else k for k, p in zip(kl_grads, params)]
             gv = tf.reduce_sum(flatten(kl_grads) * tf.stop_gradient(v))

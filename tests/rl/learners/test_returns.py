@@ -94,6 +94,27 @@ def test_trust_region_step_respects_the_kl_bound_and_improves():
     assert float(step.kl) <= 0.01 and float(step.kl) > 0.002  # uses the trust region
 
 
+def test_trust_region_step_sizes_its_step_by_the_fisher_kl():
+    """A quadratic problem: with `fisher_kl` four times the KL, the natural-gradient step is
+    scaled to half the length, and the line search still checks the real KL."""
+    g = tf.constant([1.0, -2.0], tf.float64)
+    fisher = tf.constant([[2.0, 0.5], [0.5, 1.0]], tf.float64)
+    start = [tf.zeros([2], tf.float64)]
+
+    def loss_and_kl(params):
+        x = params[0]
+        return tf.reduce_sum(g * x), 0.5 * tf.reduce_sum(x * tf.linalg.matvec(fisher, x))
+
+    full = trpo.trust_region_step(loss_and_kl, start, max_kl=0.01, cg_damping=0.0)
+    quarter = trpo.trust_region_step(loss_and_kl, start, max_kl=0.01, cg_damping=0.0,
+                                     fisher_kl=lambda params: 4.0 * loss_and_kl(params)[1])
+    assert bool(full.accepted) and bool(quarter.accepted)
+    np.testing.assert_allclose(float(full.kl), 0.01, rtol=1e-6)  # the exact quadratic
+    np.testing.assert_allclose(quarter.params[0].numpy(), 0.5 * full.params[0].numpy(),
+                               rtol=1e-6)
+    np.testing.assert_allclose(float(quarter.kl), 0.0025, rtol=1e-6)
+
+
 @pytest.mark.parametrize("dist,params,action", [
     (distributions.Categorical(3), [[0.2, -1.0, 0.5]], [2]),
     (distributions.DiagonalGaussian(2), [[0.5, -0.3, math.log(0.7), math.log(1.3)]], [[0.1, 0.2]]),
