@@ -169,9 +169,7 @@ class RL2Policy(keras.Model):
         x = self._inputs(*(observations[k] for k in POLICY_INPUTS))
         zeros = self.initial_state(tf.shape(x)[1])
         hidden = self._hidden(x, zeros if state is None else state)
-        critic_hidden = hidden if self.critic_cell is None else tf.scan(
-            lambda h, x_t: self.critic_cell(x_t, [h])[0], self._critic_inputs(x),
-            initializer=zeros)
+        critic_hidden = hidden if self.critic_cell is None else self._critic_hidden(x)
         return self.head(hidden), self.value_head(critic_hidden)[..., 0], hidden[-1]
 
     def action_params(self, observations: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -179,8 +177,20 @@ class RL2Policy(keras.Model):
         x = self._inputs(*(observations[k] for k in POLICY_INPUTS))
         return self.head(self._hidden(x, self.initial_state(tf.shape(x)[1])))
 
+    def critic_values(self, observations: dict[str, tf.Tensor]) -> tf.Tensor:
+        """The values alone over time-major trials from their start: ``[T, B]`` (a separate
+        critic runs only its own GRU)."""
+        x = self._inputs(*(observations[k] for k in POLICY_INPUTS))
+        if self.critic_cell is None:
+            return self.value_head(self._hidden(x, self.initial_state(tf.shape(x)[1])))[..., 0]
+        return self.value_head(self._critic_hidden(x))[..., 0]
+
     def _hidden(self, x: tf.Tensor, state: tf.Tensor) -> tf.Tensor:
         return tf.scan(lambda h, x_t: self.cell(x_t, [h])[0], x, initializer=state)
+
+    def _critic_hidden(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.scan(lambda h, x_t: self.critic_cell(x_t, [h])[0], self._critic_inputs(x),
+                       initializer=self.initial_state(tf.shape(x)[1]))
 
     def _critic_inputs(self, x: tf.Tensor) -> tf.Tensor:
         if not self.time_aware_critic:
@@ -388,8 +398,8 @@ class RL2(RLLearner):
                                tf.zeros([1, batch])], axis=0)
         values = trials.values
         if self.policy.critic_cell is not None:  # not run while acting: one pass over the trials
-            values = tf.cast(self.policy.unroll(
-                {k: trials.observations[k] for k in POLICY_INPUTS})[1], tf.float32)
+            values = tf.cast(self.policy.critic_values(
+                {k: trials.observations[k] for k in POLICY_INPUTS}), tf.float32)
         advantages, targets = generalized_advantages(trials.rewards * self.reward_scale,
                                                      values, discounts, self.gae_lambda)
         advantages = normalize(advantages, trials.active)
@@ -488,8 +498,8 @@ class RL2(RLLearner):
             variable.assign(value)
 
         def value_loss_fn(take):
-            values = self.policy.unroll(
-                {k: take(trials.observations[k]) for k in POLICY_INPUTS})[1]
+            values = self.policy.critic_values(
+                {k: take(trials.observations[k]) for k in POLICY_INPUTS})
             value_loss = tf.reduce_mean(tf.square(tf.cast(values, tf.float32) - take(targets)))
             return value_loss, (value_loss,)
 

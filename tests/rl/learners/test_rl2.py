@@ -42,6 +42,8 @@ def test_unroll_equals_repeated_steps(dist):
         np.testing.assert_allclose(params[t].numpy(), step_params.numpy(), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(values[t].numpy(), step_value.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(final.numpy(), state.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(policy.action_params(seq).numpy(), params.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(policy.critic_values(seq).numpy(), values.numpy(), rtol=1e-6)
     # The hidden state carries the history: the same last input after another history
     # gives other parameters.
     other = dict(seq, prev_reward=seq["prev_reward"] + 1.0)
@@ -162,6 +164,8 @@ def test_separate_critic_has_its_own_gru_and_learns(time_aware):
     assert all(g is None for g in tape.gradient(critic_loss, actor))
     assert all(g is None for g in tape.gradient(actor_loss, critic))
     assert all(g is not None for g in tape.gradient(critic_loss, critic))
+    np.testing.assert_allclose(policy.action_params(seq).numpy(), params.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(policy.critic_values(seq).numpy(), values.numpy(), rtol=1e-6)
     state = policy.initial_state(3)
     for t in range(6):
         step_params, state = policy.step(*(seq[k][t] for k in POLICY_INPUTS), state)
