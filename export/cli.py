@@ -9,12 +9,15 @@ Export the trained learner of a run directory as one version of a model in TF Se
 (<base>/<name>/<version>/), with the signatures serving_default (predict), adapt (support set +
 queries -> query predictions, adapting inside the graph) and, for metric learners, embed. Every
 artifact is loaded back and compared with the in-memory model on a held-out test episode before
-the version folder appears; a failed check publishes nothing."""
+the version folder appears; a failed check publishes nothing. An RL^2 run exports its policy's
+recurrent step as serving_default (observation, previous action, reward, done flag and state ->
+action distribution and next state; the client carries the state)."""
 
 EPILOG = """examples:
   keras-meta export runs/omniglot-protonet-5way-1shot
   keras-meta export runs/sinusoid-maml --format savedmodel,onnx,tflite --version 3 --overwrite
   keras-meta export runs/omniglot-protonet-5way-1shot --quantize dynamic,static
+  keras-meta export runs/rl2-bandits-k5-n10
 """
 
 

@@ -46,6 +46,10 @@ def export_run(run_dir: str | Path, base_path: str | Path = "exports", *,
     if isinstance(support, (str, Path)):  # a bad file fails before the run is loaded
         support = load_support(support)
     learner, config = runs.load_learner(run_dir)
+    if config_lib.is_rl_config(config):
+        return _export_rl_run(learner, config, run_dir, base_path, name=name, formats=formats,
+                              version=version, overwrite=overwrite, quantization=quantization,
+                              support=support, tolerance=tolerance)
     tasks = config_lib.build_tasks(config, **config["evaluation"].get("tasks", {}))
     test = tasks.episodes("test", 1, seed=seed)
     if isinstance(quantization, str):
@@ -60,6 +64,23 @@ def export_run(run_dir: str | Path, base_path: str | Path = "exports", *,
         examples=(test.support_x[0], test.support_y[0], test.query_x[0]),
         quantization=quantization, calibration=calibration, tolerance=tolerance,
         metadata={"run_dir": str(Path(run_dir).resolve()), "config": config.get("name")})
+
+
+def _export_rl_run(learner, config, run_dir, base_path, *, name, formats, version, overwrite,
+                   quantization, support, tolerance) -> ExportResult:
+    """An RL^2 run: the policy's recurrent step (`export.rl.export_policy`)."""
+    from export.rl import export_policy
+
+    if quantization:
+        raise ValueError("`quantization`: an RL^2 policy exports in float only. "
+                         f"Received: quantization={quantization!r}")
+    if support is not None:
+        raise ValueError("`support`: an RL^2 policy adapts within its trials from the "
+                         "observations it is fed; it takes no support set.")
+    return export_policy(learner.policy, base_path, name or config["name"], formats=formats,
+                         version=version, overwrite=overwrite, tolerance=tolerance,
+                         metadata={"run_dir": str(Path(run_dir).resolve()),
+                                   "config": config.get("name"), "env": config["env"]})
 
 
 def load_support(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

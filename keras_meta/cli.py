@@ -12,6 +12,7 @@ EPILOG = """examples:
   keras-meta demo
   keras-meta train configs/sinusoid_maml.yaml --set training.meta_steps=20000
   keras-meta evaluate runs/sinusoid-maml --steps 0 1 5 10
+  keras-meta train configs/rl/rl2_bandits_k5_n10.yaml
   keras-meta export runs/sinusoid-maml --format savedmodel,onnx,tflite
   keras-meta serve exports/
 """
@@ -28,7 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("train", help="meta-train a learner from a YAML config",
-                       description="Meta-train a learner as a YAML config says. Everything of "
+                       description="Meta-train a learner as a YAML config says (few-shot "
+                       "learning: configs/*.yaml and configs/omniglot/; meta-RL with RL^2: "
+                       "configs/rl/). Everything of "
                        "the run (config, checkpoints, logs, history, results, plots) goes into "
                        "one run directory; running the same command again on an interrupted "
                        "run resumes it exactly.")
@@ -44,10 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("evaluate", help="evaluate a trained run on held-out tasks",
                        description="Adapt the trained learner of a run directory to held-out "
                        "test tasks and report mean and 95%% confidence interval per number of "
-                       "adaptation steps; writes results.json and adaptation_curve.png.")
+                       "adaptation steps; writes results.json and adaptation_curve.png. "
+                       "A meta-RL run plays one trial on each held-out task and reports its "
+                       "return beside the config's baselines on the same tasks.")
     p.add_argument("run_dir", help="a run directory written by `keras-meta train`")
-    p.add_argument("--episodes", type=int, help="test episodes (default: the config's, >= 600)")
-    p.add_argument("--steps", type=int, nargs="+", help="adaptation steps to report")
+    p.add_argument("--episodes", type=int, help="test episodes (default: the config's, >= 600); "
+                   "for a meta-RL run, held-out tasks (one trial each)")
+    p.add_argument("--steps", type=int, nargs="+",
+                   help="adaptation steps to report (not for RL^2, which adapts within trials)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     from export import cli as export_cli

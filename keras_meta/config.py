@@ -52,11 +52,16 @@ def load(path: str | Path, overrides: list[str] | None = None) -> dict:
             raise ValueError(f"Config file {path} is not valid YAML: {e}") from None
     if not isinstance(user, dict):
         raise ValueError(f"Config file {path} must hold a mapping at the top level.")
-    config = merge(DEFAULTS, user)
+    config = merge(_rl_runs().DEFAULTS if is_rl_config(user) else DEFAULTS, user)
     for item in overrides or []:
         apply_override(config, item)
     validate(config)
     return config
+
+
+def is_rl_config(config: dict) -> bool:
+    """Whether `config` describes a meta-RL run (`keras_meta.rl.runs`): it names an ``env``."""
+    return "env" in config
 
 
 def merge(base: dict, update: dict) -> dict:
@@ -86,7 +91,17 @@ def apply_override(config: dict, item: str) -> None:
     node[parts[-1]] = yaml.safe_load(raw)
 
 
+def _rl_runs():
+    from keras_meta.rl import runs  # imports tf-agents: only for meta-RL configs
+
+    return runs
+
+
 def validate(config: dict) -> None:
+    """Raises ValueError naming the config key that is missing or wrong."""
+    if is_rl_config(config):
+        _rl_runs().validate(config)
+        return
     for section in ("tasks", "model", "learner"):
         if not isinstance(config.get(section), dict) or "name" not in config[section]:
             raise ValueError(f"Config needs a `{section}` section with a `name`.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -15,8 +16,10 @@ def _pyplot():
     return plt
 
 
-def learning_curve(history_csv: str | Path, out: str | Path) -> Path | None:
-    """Training and validation metrics per epoch, one panel per metric."""
+def learning_curve(history_csv: str | Path, out: str | Path,
+                   metrics: Sequence[str] | None = None) -> Path | None:
+    """Training and validation metrics per epoch, one panel per metric (all the history's,
+    or those of `metrics` that it has)."""
     history_csv = Path(history_csv)
     if not history_csv.exists():
         return None
@@ -25,6 +28,8 @@ def learning_curve(history_csv: str | Path, out: str | Path) -> Path | None:
     if not rows:
         return None
     names = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")]
+    if metrics is not None:
+        names = [k for k in names if k in metrics] or names
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
     epochs = [int(r["epoch"]) + 1 for r in rows]

@@ -3,7 +3,9 @@
 ``<run_dir>/`` holds ``config.yaml``, ``backup/`` (exact-resume state: weights, learned step
 sizes, optimizer state, step counter; the task stream position is the optimizer's step counter),
 ``checkpoints/final.weights.h5``, ``history.csv``, ``train.log``, ``results.json`` and the plots.
-Running ``train`` again on an interrupted run directory resumes it exactly.
+Running ``train`` again on an interrupted run directory resumes it exactly. A meta-RL config
+(one that names an ``env``, `keras_meta.rl.runs`) runs the same way; its ``results.json`` holds
+the learner's and the baselines' scores on held-out tasks.
 """
 
 from __future__ import annotations
@@ -41,29 +43,34 @@ def train(config: dict, run_dir: str | Path, *, verbose: int = 1, callbacks=()) 
         log.info("%s is already trained; nothing to do", run_dir)
         return run_dir
 
-    tasks = config_lib.build_tasks(config)
-    learner = config_lib.build_learner(config)
-    training = config["training"]
-    batch = training["meta_batch_size"]
-    dataset = tasks.dataset("train", batch, seed=config["seed"],
-                            start=learner.optimizer.iterations)
-    validation = None
-    if training.get("validation_episodes"):
-        # Validation may sample other episodes than training (e.g. the test shots when
-        # training uses more): ``training.validation_tasks`` overrides the task settings.
-        val_tasks = config_lib.build_tasks(config, **training.get("validation_tasks", {}))
-        validation = val_tasks.dataset("val", batch, seed=config["seed"],
-                                   num_batches=max(1, training["validation_episodes"] // batch))
-    epochs = training["meta_steps"] // training["steps_per_epoch"]
-    log.info("Training %s on %s for %d meta-steps (%d epochs) in %s", type(learner).__name__,
-             tasks.name, training["meta_steps"], epochs, run_dir)
+    if config_lib.is_rl_config(config):
+        from keras_meta.rl import runs as rl_runs
+
+        learner = rl_runs.build_learner(config)
+        dataset, validation = rl_runs.training_data(config, learner)
+        training = config["training"]
+        epochs = training["iterations"] // training["iterations_per_epoch"]
+        steps_per_epoch = training["iterations_per_epoch"]
+        curve_metrics = rl_runs.CURVE_METRICS
+        log.info("Training %s on %s for %d iterations of %d trials (%d epochs) in %s",
+                 type(learner).__name__, config["env"]["name"], training["iterations"],
+                 training["batch_size"], epochs, run_dir)
+    else:
+        dataset, validation, learner = _supervised_data(config)
+        training = config["training"]
+        epochs = training["meta_steps"] // training["steps_per_epoch"]
+        steps_per_epoch = training["steps_per_epoch"]
+        curve_metrics = None
+        log.info("Training %s on %s for %d meta-steps (%d epochs) in %s",
+                 type(learner).__name__, config["tasks"]["name"], training["meta_steps"],
+                 epochs, run_dir)
     started = time.time()
     csv_logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True)
     try:
         history = learner.fit(
             dataset,
             epochs=epochs,
-            steps_per_epoch=training["steps_per_epoch"],
+            steps_per_epoch=steps_per_epoch,
             validation_data=validation,
             verbose=verbose,
             callbacks=[
@@ -81,21 +88,46 @@ def train(config: dict, run_dir: str | Path, *, verbose: int = 1, callbacks=()) 
     learner.save_weights(run_dir / "checkpoints" / "final.weights.h5")
     log.info("Trained in %.1f s; final %s", time.time() - started,
              {k: round(v[-1], 5) for k, v in history.history.items()} if history.history else {})
-    plots.learning_curve(run_dir / "history.csv", run_dir / "learning_curve.png")
+    plots.learning_curve(run_dir / "history.csv", run_dir / "learning_curve.png",
+                         metrics=curve_metrics)
     return run_dir
+
+
+def _supervised_data(config: dict):
+    """``(train dataset, validation dataset or None, learner)`` of a supervised config."""
+    tasks = config_lib.build_tasks(config)
+    learner = config_lib.build_learner(config)
+    training = config["training"]
+    batch = training["meta_batch_size"]
+    dataset = tasks.dataset("train", batch, seed=config["seed"],
+                            start=learner.optimizer.iterations)
+    validation = None
+    if training.get("validation_episodes"):
+        # Validation may sample other episodes than training (e.g. the test shots when
+        # training uses more): ``training.validation_tasks`` overrides the task settings.
+        val_tasks = config_lib.build_tasks(config, **training.get("validation_tasks", {}))
+        validation = val_tasks.dataset("val", batch, seed=config["seed"],
+                                       num_batches=max(1, training["validation_episodes"] // batch))
+    return dataset, validation, learner
 
 
 def load_learner(run_dir: str | Path):
     """The trained learner of a run directory."""
     run_dir = Path(run_dir)
     config = load_config(run_dir)
-    learner = config_lib.build_learner(config)
     weights = run_dir / "checkpoints" / "final.weights.h5"
     if not weights.exists():
         weights = run_dir / "backup" / "latest.weights.h5"
     if not weights.exists():
         raise FileNotFoundError(f"{run_dir} has no trained weights (checkpoints/ or backup/).")
-    learner.optimizer.build(learner.trainable_variables)
+    if config_lib.is_rl_config(config):
+        from keras_meta.rl import runs as rl_runs
+
+        learner = rl_runs.build_learner(config)
+        learner.optimizer.build(learner.policy.trainable_variables)
+    else:
+        learner = config_lib.build_learner(config)
+        learner.optimizer.build(learner.trainable_variables)
     learner.load_weights(weights)
     return learner, config
 
@@ -112,6 +144,16 @@ def evaluate_run(run_dir: str | Path, *, episodes: int | None = None, steps=None
     """Evaluate a run on its test split; writes ``results.json`` and the adaptation curve."""
     run_dir = Path(run_dir)
     learner, config = load_learner(run_dir)
+    if config_lib.is_rl_config(config):
+        from keras_meta.rl import runs as rl_runs
+
+        if steps is not None:
+            raise ValueError("`steps`: an RL^2 run adapts within its trials; it takes no "
+                             "adaptation steps (use `episodes` for the number of test tasks).")
+        result = rl_runs.evaluate(learner, config, tasks=episodes)
+        result.to_json(run_dir / "results.json")
+        log.info("%s", result)
+        return result
     evaluation = config["evaluation"]
     tasks = config_lib.build_tasks(config, **evaluation.get("tasks", {}))
     result = evaluate(

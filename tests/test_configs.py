@@ -17,6 +17,13 @@ def test_configs_exist():
 @pytest.mark.parametrize("path", CONFIGS)
 def test_config_trains_a_step(path, tmp_path):
     config = config_lib.load(path)
+    if config_lib.is_rl_config(config):
+        config["training"].update(batch_size=8, iterations=2, iterations_per_epoch=2,
+                                  validation_tasks=0)
+        config_lib.validate(config)
+        run_dir = runs.train(config, tmp_path / "run", verbose=0)
+        assert (run_dir / "checkpoints" / "final.weights.h5").exists()
+        return
     shrink = {"meta_steps": 2, "steps_per_epoch": 2, "steps_per_execution": 1,
               "validation_episodes": 0}
     config["training"].update(shrink)

@@ -252,13 +252,14 @@ class MAMLRL(RLLearner):
         self.built = True
 
     # ------------------------------------------------------------------ data
-    def dataset(self, meta_batch_size: int = 20, *, seed: int = 0,
-                split: str = "train") -> tf.data.Dataset:
-        """`meta_batch_size` tasks per element, each on `trajectories_per_task` rows."""
+    def dataset(self, meta_batch_size: int = 20, *, seed: int = 0, split: str = "train",
+                start: int | Any = 0) -> tf.data.Dataset:
+        """`meta_batch_size` tasks per element, each on `trajectories_per_task` rows (from
+        element `start`: an int or a callable read when iteration begins)."""
         meta_batch_size = sampler.check_int("meta_batch_size", meta_batch_size, 1)
         k = self.trajectories_per_task
         return trial_dataset(self.dynamics, meta_batch_size * k, seed=seed, split=split,
-                             repeat_tasks=k)
+                             repeat_tasks=k, start=start)
 
     # ------------------------------------------------------------------ the policy
     def apply_policy(self, params: Sequence[tf.Tensor], observations: tf.Tensor) -> tf.Tensor:

@@ -360,13 +360,14 @@ class RL2(RLLearner):
         self.built = True
 
     # ------------------------------------------------------------------ data
-    def dataset(self, batch_size: int = 256, *, seed: int = 0,
-                split: str = "train") -> tf.data.Dataset:
-        """Batches of `batch_size` tasks of the ``(seed, split)`` stream (`trial_dataset`)."""
+    def dataset(self, batch_size: int = 256, *, seed: int = 0, split: str = "train",
+                start: int | Any = 0) -> tf.data.Dataset:
+        """Batches of `batch_size` tasks of the ``(seed, split)`` stream (`trial_dataset`,
+        from element `start`: an int or a callable read when iteration begins)."""
         if batch_size < self.num_minibatches:
             raise ValueError(f"`batch_size` must be >= num_minibatches={self.num_minibatches}. "
                              f"Received: batch_size={batch_size}")
-        return trial_dataset(self.dynamics, batch_size, seed=seed, split=split)
+        return trial_dataset(self.dynamics, batch_size, seed=seed, split=split, start=start)
 
     # ------------------------------------------------------------------ rollouts
     def _policy_fn(self, observation, state):

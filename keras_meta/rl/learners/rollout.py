@@ -119,7 +119,8 @@ def rollout(dynamics: TrialDynamics, policy_fn: PolicyFn, tasks: dict[str, tf.Te
 
 
 def trial_dataset(dynamics: TrialDynamics, batch_size: int, *, seed: int = 0,
-                  split: str = "train", repeat_tasks: int = 1) -> tf.data.Dataset:
+                  split: str = "train", repeat_tasks: int = 1,
+                  start: int | Callable[[], Any] = 0) -> tf.data.Dataset:
     """An infinite dataset of training batches: tasks of the stream and a rollout seed.
 
     Element ``i`` holds tasks ``[i * n, (i + 1) * n)`` of the family's ``(seed, split)``
@@ -136,6 +137,9 @@ def trial_dataset(dynamics: TrialDynamics, batch_size: int, *, seed: int = 0,
         split: str, one of `SPLITS`; training uses "train".
         repeat_tasks: int >= 1 dividing `batch_size`, rows per task (MAML samples
             several trajectories of each task).
+        start: index of the first element (int >= 0), or a callable returning it, called
+            when iteration begins: a run restored from a backup passes its iteration
+            counter and resumes the stream where it stopped.
 
     Returns:
         A `tf.data.Dataset` of ``{"tasks": {name: float64 [batch_size, ...]},
@@ -156,14 +160,19 @@ def trial_dataset(dynamics: TrialDynamics, batch_size: int, *, seed: int = 0,
     seed = sampler.check_seed(seed)
     sampler.split_id(split)
     count = batch_size // repeat_tasks
+    if not callable(start):
+        start = sampler.check_int("start", start, 0)
 
     def generate():
         rng = sampler.noise_generator(seed, split, tag=ROLLOUT_SEED_TAG)
-        start = 0
+        first = sampler.check_int("start", start() if callable(start) else start, 0)
+        for _ in range(first):  # the seeds of the elements skipped, drawn as if played
+            rng.integers(0, 2**31 - 1, size=2, dtype=np.int64)
+        index = first * count
         while True:
             arrays = dynamics.task_arrays(dynamics.sample_tasks(count, split=split, seed=seed,
-                                                                start=start))
-            start += count
+                                                                start=index))
+            index += count
             yield {"tasks": {k: np.repeat(v, repeat_tasks, axis=0) for k, v in arrays.items()},
                    "seed": rng.integers(0, 2**31 - 1, size=2, dtype=np.int64).astype(np.int32)}
 

@@ -115,6 +115,21 @@ def test_trial_dataset_draws_the_task_stream_with_repeats():
         trial_dataset(dynamics, 5, repeat_tasks=2)
 
 
+def test_trial_dataset_resumes_at_start():
+    """A run restored at iteration k continues the stream (tasks and rollout seeds) there."""
+    dynamics = BanditDynamics(num_arms=3, num_pulls=2)
+    whole = list(trial_dataset(dynamics, 4, seed=1, repeat_tasks=2).take(5))
+    position = {"iteration": 0}
+    resumed = trial_dataset(dynamics, 4, seed=1, repeat_tasks=2,
+                            start=lambda: position["iteration"])
+    position["iteration"] = 3  # read when iteration begins, not when the dataset is built
+    for a, b in zip(whole[3:], resumed.take(2)):
+        np.testing.assert_array_equal(a["tasks"]["probs"].numpy(), b["tasks"]["probs"].numpy())
+        np.testing.assert_array_equal(a["seed"].numpy(), b["seed"].numpy())
+    with pytest.raises(ValueError, match="`start` must be"):
+        trial_dataset(dynamics, 4, start=-1)
+
+
 def test_rollout_records_one_trial():
     dynamics = BanditDynamics(num_arms=3, num_pulls=5)
     probs = np.array([[0.0, 1.0, 0.0]] * 4)  # arm 1 always pays, the others never
