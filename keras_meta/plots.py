@@ -19,7 +19,7 @@ def _pyplot():
 def learning_curve(history_csv: str | Path, out: str | Path,
                    metrics: Sequence[str] | None = None) -> Path | None:
     """Training and validation metrics per epoch, one panel per metric (all the history's,
-    or those of `metrics` that it has)."""
+    or those of `metrics` that it has, in that order)."""
     history_csv = Path(history_csv)
     if not history_csv.exists():
         return None
@@ -29,7 +29,7 @@ def learning_curve(history_csv: str | Path, out: str | Path,
         return None
     names = [k for k in rows[0] if k != "epoch" and not k.startswith("val_")]
     if metrics is not None:
-        names = [k for k in names if k in metrics] or names
+        names = [k for k in metrics if k in names] or names
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
     epochs = [int(r["epoch"]) + 1 for r in rows]
