@@ -152,11 +152,6 @@ def training_data(config: dict, learner: RL2) -> tuple[tf.data.Dataset, tf.data.
     return train, validation
 
 
-def load_weights(learner: RL2, path: Path) -> None:
-    learner.optimizer.build(learner.policy.trainable_variables)
-    learner.load_weights(path)
-
-
 @dataclass
 class RLResult:
     """Scores of a meta-RL learner and its baselines on the same held-out tasks.
