@@ -39,6 +39,8 @@ from keras_meta.rl.learners import RL2, RL2Agent
 #: builds its in-graph twin from it) whose arguments ``env`` holds.
 ENVS = {"bernoulli_bandit": envs.BernoulliBanditRL2, "tabular_mdp": envs.TabularMDPRL2}
 LEARNERS = {"rl2": RL2}
+#: How results name each learner.
+LEARNER_LABELS = {"rl2": "RL^2"}
 #: Baselines by config name: the class and the families it plays.
 BASELINES = {
     "random": (rl_baselines.RandomAgent, tuple(ENVS)),
@@ -121,15 +123,10 @@ def build_learner(config: dict) -> RL2:
     if final is not None:  # linear over the run, counted in optimizer updates
         optimizer["learning_rate"] = keras.optimizers.schedules.PolynomialDecay(
             float(optimizer["learning_rate"]),
-            config["training"]["iterations"] * updates_per_iteration(learner), float(final))
+            config["training"]["iterations"] * learner.updates_per_iteration, float(final))
     learner.compile(keras.optimizers.get({"class_name": optimizer.pop("name"),
                                           "config": optimizer}))
     return learner
-
-
-def updates_per_iteration(learner: RL2) -> int:
-    """Optimizer updates per training iteration (PPO's, or the TRPO critic's)."""
-    return learner.ppo_epochs * learner.num_minibatches
 
 
 def training_data(config: dict, learner: RL2) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
@@ -141,7 +138,7 @@ def training_data(config: dict, learner: RL2) -> tuple[tf.data.Dataset, tf.data.
     training, seed = config["training"], int(config["seed"])
 
     def start() -> int:
-        return int(learner.optimizer.iterations.numpy()) // updates_per_iteration(learner)
+        return int(learner.optimizer.iterations.numpy()) // learner.updates_per_iteration
 
     train = learner.dataset(training["batch_size"], seed=seed, start=start)
     validation = None
@@ -195,7 +192,7 @@ def evaluate(learner: RL2, config: dict, *, tasks: int | None = None) -> RLResul
     seed = int(evaluation["seed"])
     env = build_env(config, batch_size=min(count, int(evaluation["batch_size"])), seed=seed)
     held_out = env.sample_tasks(count, split="test")
-    name = config["learner"]["name"].upper().replace("RL2", "RL^2")
+    name = LEARNER_LABELS[config["learner"]["name"]]
     scores = {f"{name}, sampled actions": rl_baselines.evaluate(env, RL2Agent(learner),
                                                                   held_out, seed=seed),
               f"{name}, most likely action": rl_baselines.evaluate(

@@ -15,7 +15,7 @@ through `tf.vectorized_map` over the tasks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import keras
@@ -253,7 +253,7 @@ class MAMLRL(RLLearner):
 
     # ------------------------------------------------------------------ data
     def dataset(self, meta_batch_size: int = 20, *, seed: int = 0, split: str = "train",
-                start: int | Any = 0) -> tf.data.Dataset:
+                start: int | Callable[[], int] = 0) -> tf.data.Dataset:
         """`meta_batch_size` tasks per element, each on `trajectories_per_task` rows (from
         element `start`: an int or a callable read when iteration begins)."""
         meta_batch_size = sampler.check_int("meta_batch_size", meta_batch_size, 1)

@@ -9,6 +9,7 @@ trial as one episode (the objective is the trial's total reward).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -361,7 +362,7 @@ class RL2(RLLearner):
 
     # ------------------------------------------------------------------ data
     def dataset(self, batch_size: int = 256, *, seed: int = 0, split: str = "train",
-                start: int | Any = 0) -> tf.data.Dataset:
+                start: int | Callable[[], int] = 0) -> tf.data.Dataset:
         """Batches of `batch_size` tasks of the ``(seed, split)`` stream (`trial_dataset`,
         from element `start`: an int or a callable read when iteration begins)."""
         if batch_size < self.num_minibatches:
@@ -522,7 +523,7 @@ class RL2(RLLearner):
             self.optimizer.build(self.policy.trainable_variables)
         batch = tf.shape(trials.rewards)[1]
         size = batch // self.num_minibatches
-        updates = self.ppo_epochs * self.num_minibatches
+        updates = self.updates_per_iteration
         orders = tf.argsort(tf.random.stateless_uniform(tf.stack([self.ppo_epochs, batch]), seed),
                             axis=-1)
 
@@ -547,11 +548,17 @@ class RL2(RLLearner):
                                   maximum_iterations=updates)
         return [total / updates for total in totals]
 
+    @property
+    def updates_per_iteration(self) -> int:
+        """Optimizer updates per training iteration (PPO's, or the TRPO critic's):
+        ``ppo_epochs * num_minibatches``; the optimizer's counter over it is the iteration."""
+        return self.ppo_epochs * self.num_minibatches
+
     def entropy_weight(self) -> tf.Tensor:
         """The entropy weight of the current PPO iteration (float32 scalar)."""
         if self.entropy_decay_iterations is None:
             return tf.constant(self.entropy_coefficient, tf.float32)
-        updates = self.ppo_epochs * self.num_minibatches
+        updates = self.updates_per_iteration
         iteration = tf.cast(self.optimizer.iterations // updates, tf.float32)
         fraction = tf.minimum(iteration / float(self.entropy_decay_iterations), 1.0)
         return ((1.0 - fraction) * self.entropy_coefficient

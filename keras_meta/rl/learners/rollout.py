@@ -120,7 +120,7 @@ def rollout(dynamics: TrialDynamics, policy_fn: PolicyFn, tasks: dict[str, tf.Te
 
 def trial_dataset(dynamics: TrialDynamics, batch_size: int, *, seed: int = 0,
                   split: str = "train", repeat_tasks: int = 1,
-                  start: int | Callable[[], Any] = 0) -> tf.data.Dataset:
+                  start: int | Callable[[], int] = 0) -> tf.data.Dataset:
     """An infinite dataset of training batches: tasks of the stream and a rollout seed.
 
     Element ``i`` holds tasks ``[i * n, (i + 1) * n)`` of the family's ``(seed, split)``
