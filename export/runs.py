@@ -70,7 +70,13 @@ def _export_rl_run(learner, config, run_dir, base_path, *, name, formats, versio
                    quantization, support, tolerance) -> ExportResult:
     """An RL^2 run: the policy's recurrent step (`export.rl.export_policy`)."""
     from export.rl import export_policy
+    from keras_meta.rl.learners import RL2
 
+    if not isinstance(learner, RL2):
+        raise ValueError(f"Exporting a {type(learner).__name__} run is not supported: only "
+                         "RL^2 runs export (their policy step holds the adaptation). A MAML-RL "
+                         "policy adapts by policy-gradient steps on sampled trajectories, which "
+                         "no exported signature runs yet.")
     if quantization:
         raise ValueError("`quantization`: an RL^2 policy exports in float only. "
                          f"Received: quantization={quantization!r}")

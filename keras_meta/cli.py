@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("train", help="meta-train a learner from a YAML config",
                        description="Meta-train a learner as a YAML config says (few-shot "
-                       "learning: configs/*.yaml and configs/omniglot/; meta-RL with RL^2: "
-                       "configs/rl/). Everything of "
+                       "learning: configs/*.yaml and configs/omniglot/; meta-RL with RL^2 and "
+                       "MAML-RL: configs/rl/). Everything of "
                        "the run (config, checkpoints, logs, history, results, plots) goes into "
                        "one run directory; running the same command again on an interrupted "
                        "run resumes it exactly.")
@@ -48,13 +48,15 @@ def main(argv: list[str] | None = None) -> int:
                        description="Adapt the trained learner of a run directory to held-out "
                        "test tasks and report mean and 95%% confidence interval per number of "
                        "adaptation steps; writes results.json and adaptation_curve.png. "
-                       "A meta-RL run plays one trial on each held-out task and reports its "
-                       "return beside the config's baselines on the same tasks.")
+                       "A meta-RL run reports its return on held-out tasks beside the config's "
+                       "baselines on the same tasks: RL^2 plays one trial per task, MAML-RL "
+                       "samples trajectories after each adaptation step.")
     p.add_argument("run_dir", help="a run directory written by `keras-meta train`")
     p.add_argument("--episodes", type=int, help="test episodes (default: the config's, >= 600); "
-                   "for a meta-RL run, held-out tasks (one trial each)")
+                   "for a meta-RL run, held-out tasks")
     p.add_argument("--steps", type=int, nargs="+",
-                   help="adaptation steps to report (not for RL^2, which adapts within trials)")
+                   help="adaptation steps to report (MAML-RL: every step up to the largest; "
+                   "not for RL^2, which adapts within trials)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     from export import cli as export_cli

@@ -51,8 +51,8 @@ def train(config: dict, run_dir: str | Path, *, verbose: int = 1, callbacks=()) 
         training = config["training"]
         epochs = training["iterations"] // training["iterations_per_epoch"]
         steps_per_epoch = training["iterations_per_epoch"]
-        curve_metrics = rl_runs.CURVE_METRICS
-        log.info("Training %s on %s for %d iterations of %d trials (%d epochs) in %s",
+        curve_metrics = rl_runs.curve_metrics(config)
+        log.info("Training %s on %s for %d iterations of %d tasks (%d epochs) in %s",
                  type(learner).__name__, config["env"]["name"], training["iterations"],
                  training["batch_size"], epochs, run_dir)
     else:
@@ -124,7 +124,6 @@ def load_learner(run_dir: str | Path):
         from keras_meta.rl import runs as rl_runs
 
         learner = rl_runs.build_learner(config)
-        learner.optimizer.build(learner.policy.trainable_variables)
     else:
         learner = config_lib.build_learner(config)
         learner.optimizer.build(learner.trainable_variables)
@@ -147,10 +146,9 @@ def evaluate_run(run_dir: str | Path, *, episodes: int | None = None, steps=None
     if config_lib.is_rl_config(config):
         from keras_meta.rl import runs as rl_runs
 
-        if steps is not None:
-            raise ValueError("`steps`: an RL^2 run adapts within its trials; it takes no "
-                             "adaptation steps (use `episodes` for the number of test tasks).")
-        result = rl_runs.evaluate(learner, config, tasks=episodes)
+        if isinstance(steps, (list, tuple)):  # the adaptation path passes every step
+            steps = max(steps) if steps else None
+        result = rl_runs.evaluate(learner, config, tasks=episodes, steps=steps)
         result.to_json(run_dir / "results.json")
         log.info("%s", result)
         return result

@@ -23,8 +23,23 @@ TINY = {
 }
 
 
-def tiny_config(**sections):
-    config = config_lib.merge(config_lib.merge(rl_runs.DEFAULTS, TINY), sections)
+#: MAML-RL on short navigation episodes; TRPO leaves the optimizer untouched, so only the
+#: learner's own iteration counter can tell a resumed run where its task stream stands.
+TINY_MAML = {
+    "name": "tiny-maml-rl",
+    "seed": 1,
+    "env": {"name": "navigation_2d", "max_steps": 10, "action_scale": 0.1},
+    "learner": {"name": "maml_rl", "hidden_units": [16], "trajectories_per_task": 4,
+                "update_rule": 0.1, "outer_step": "trpo"},
+    "training": {"batch_size": 3, "iterations": 4, "iterations_per_epoch": 2,
+                 "validation_tasks": 4},
+    "evaluation": {"tasks": 6, "batch_size": 4, "adaptation_steps": 2,
+                   "trajectories_per_task": 8, "baselines": ["stand_still", "goal_oracle"]},
+}
+
+
+def tiny_config(base=TINY, **sections):
+    config = config_lib.merge(config_lib.merge(rl_runs.DEFAULTS, base), sections)
     config_lib.validate(config)
     return config
 
@@ -39,8 +54,9 @@ def weights_and_optimizer(run_dir):
     return [v.numpy() for v in learner.weights] + [v.numpy() for v in learner.optimizer.variables]
 
 
-def test_interrupted_run_resumes_exactly(tmp_path):
-    config = tiny_config()
+@pytest.mark.parametrize("base", [TINY, TINY_MAML], ids=["rl2", "maml_rl"])
+def test_interrupted_run_resumes_exactly(base, tmp_path):
+    config = tiny_config(base)
     runs.train(config, tmp_path / "whole", verbose=0)
     with pytest.raises(KeyboardInterrupt):
         runs.train(config, tmp_path / "cut", verbose=0, callbacks=[Interrupt()])
@@ -53,7 +69,11 @@ def test_interrupted_run_resumes_exactly(tmp_path):
     rows = (tmp_path / "cut" / "history.csv").read_text().splitlines()
     assert len(rows) == 3  # header and one row per epoch, none repeated
     learner, _ = runs.load_learner(tmp_path / "cut")
-    assert int(learner.env_steps.numpy()) == 4 * 16 * 10
+    assert int(learner.meta_iterations.numpy()) == 4
+    if base is TINY:
+        assert int(learner.env_steps.numpy()) == 4 * 16 * 10
+    else:  # goals x trajectories x steps, before and after the inner step
+        assert int(learner.env_steps.numpy()) == 4 * 3 * 4 * 10 * 2
 
 
 def test_cli_trains_a_learner_that_beats_random_then_exports_it(tmp_path, capsys):
@@ -104,7 +124,11 @@ def test_cli_trains_a_learner_that_beats_random_then_exports_it(tmp_path, capsys
     ({"env": {"name": "maze"}}, "Unknown env 'maze'; expected one of"),
     ({"env": {"num_arms": 1}}, "`num_arms` must be"),
     ({"env": {"arms": 5}}, "`env`: .*arms"),
-    ({"learner": {"name": "maml_rl"}}, "Unknown meta-RL learner 'maml_rl'"),
+    ({"learner": {"name": "lstm"}}, "Unknown meta-RL learner 'lstm'"),
+    ({"evaluation": {"adaptation_steps": 2}},
+     "`evaluation.adaptation_steps`: RL\\^2 adapts within its trials"),
+    ({"env": {"name": "navigation_2d"}, "evaluation": {"baselines": ["greedy"]}},
+     "Baseline 'greedy' plays bernoulli_bandit tasks, not 'navigation_2d'"),
     ({"training": {"iterations": 5}}, "multiple of `training.iterations_per_epoch`"),
     ({"training": {"batch_size": 0}}, "`training.batch_size` must be"),
     ({"evaluation": {"baselines": ["psrl"]}},
@@ -142,3 +166,53 @@ def test_mdp_config_scores_the_mdp_baselines():
     # The known-MDP optimum far above random play on the same tasks.
     assert result.scores["oracle"].mean > result.scores["random"].mean + 10
     assert "30 held-out tasks of" in str(result)
+
+
+def test_maml_rl_run_trains_evaluates_per_adaptation_step_and_refuses_export(tmp_path, capsys):
+    config = tmp_path / "maml.yaml"
+    config.write_text(json.dumps(TINY_MAML))
+    run_dir = tmp_path / "run"
+    assert cli.main(["train", str(config), "--run-dir", str(run_dir), "--quiet"]) == 0
+    results = json.loads((run_dir / "results.json").read_text())
+    scores = results["scores"]
+    assert list(scores) == ["MAML-RL, 0 steps", "MAML-RL, 1 step", "MAML-RL, 2 steps",
+                            "stand_still", "goal_oracle"]
+    protocol = results["protocol"]
+    assert protocol["tasks"] == 6 and protocol["adaptation_steps"] == 2
+    assert protocol["trajectories_per_task"] == 8  # the evaluation's, not training's 4
+    # Ten steps of 0.1 reach goals within 0.5: the oracle far above standing still.
+    assert scores["goal_oracle"]["mean"] > scores["stand_still"]["mean"] + 1.0
+    header = (run_dir / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"return_before", "return_after", "val_return_after", "kl", "accepted"} <= set(header)
+    assert (run_dir / "learning_curve.png").stat().st_size > 0
+
+    assert cli.main(["evaluate", str(run_dir), "--steps", "0", "1", "--episodes", "5"]) == 0
+    again = json.loads((run_dir / "results.json").read_text())["scores"]
+    assert list(again)[:2] == ["MAML-RL, 0 steps", "MAML-RL, 1 step"] and len(again) == 4
+    capsys.readouterr()
+    assert cli.main(["export", str(run_dir), "--base-path", str(tmp_path / "exports")]) == 2
+    assert "Exporting a MAMLRL run is not supported" in capsys.readouterr().err
+
+
+def test_maml_rl_scores_are_the_learners_adaptation_on_the_same_goals():
+    """The run's scores are `evaluate_adaptation` on the test goals, block by block."""
+    config = tiny_config(TINY_MAML)
+    learner = rl_runs.build_learner(config)
+    result = rl_runs.evaluate(learner, config, steps=1)
+    evaluator = rl_runs.MAMLRL.from_config({**learner.get_config(), "trajectories_per_task": 8})
+    evaluator.policy.set_weights(learner.policy.get_weights())
+    env = rl_runs.build_env(config)
+    direct = [s.scores for s in evaluator.evaluate_adaptation(
+        env.sample_tasks(4, split="test"), steps=1, seed=0)]
+    rest = [s.scores for s in evaluator.evaluate_adaptation(
+        env.sample_tasks(2, split="test", start=4), steps=1, seed=0)]
+    for step in range(2):
+        label = f"MAML-RL, {step} step{'' if step == 1 else 's'}"
+        np.testing.assert_allclose(result.scores[label].scores,
+                                   np.concatenate([direct[step], rest[step]]), rtol=1e-6)
+
+
+def test_trpo_runs_refuse_a_learning_rate_schedule(tmp_path):
+    config = tiny_config(TINY_MAML, optimizer={"final_learning_rate": 1e-4})
+    with pytest.raises(ValueError, match="`optimizer.final_learning_rate`: .*TRPO"):
+        runs.train(config, tmp_path / "run", verbose=0)

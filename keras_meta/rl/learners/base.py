@@ -2,7 +2,8 @@
 
 RL learners train on datasets of task batches and seeds (their data is already random),
 log running means of their own diagnostics rather than compiled metrics, count the
-environment steps they played, and default to no XLA (their rollouts are while loops over
+training iterations and environment steps they played (saved with their weights, so a resumed
+run knows where its task stream stands), and default to no XLA (their rollouts are while loops over
 time, which XLA:CPU runs slowly).
 """
 
@@ -17,9 +18,10 @@ import keras
 class RLLearner(keras.Model):
     """A `keras.Model` base for meta-RL learners (`RL2`, `MAMLRL`).
 
-    Subclasses call ``super().__init__(log_names, name=...)`` and update
-    ``self._trackers[name]`` in ``train_step``; ``metrics`` lists those trackers, so Keras
-    resets them every epoch and logs them by name.
+    Subclasses call ``super().__init__(log_names, name=...)``, update
+    ``self._trackers[name]`` in ``train_step`` and count it in `meta_iterations` (and the
+    environment steps in `env_steps`); ``metrics`` lists those trackers, so Keras resets them
+    every epoch and logs them by name.
 
     Args:
         log_names: names of the per-step diagnostics the learner logs.
@@ -30,6 +32,9 @@ class RLLearner(keras.Model):
         super().__init__(name=name, **kwargs)
         self.env_steps = self.add_weight(shape=(), dtype="int64", initializer="zeros",
                                          trainable=False, name="env_steps")
+        # The optimizer's step counter cannot stand in: TRPO steps do not use the optimizer.
+        self.meta_iterations = self.add_weight(shape=(), dtype="int64", initializer="zeros",
+                                               trainable=False, name="meta_iterations")
         self._trackers = {n: keras.metrics.Mean(name=n) for n in log_names}
 
     def compile(self, optimizer: Any = "adam", *, jit_compile: bool | str = False,

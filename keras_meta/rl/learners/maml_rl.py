@@ -487,9 +487,16 @@ class MAMLRL(RLLearner):
         rows = tf.shape(rollouts[0].rewards)[1]
         self.env_steps.assign_add(
             tf.cast(rows * self.dynamics.trial_length * len(rollouts), "int64"))
+        self.meta_iterations.assign_add(1)
         logs = {n: t.result() for n, t in self._trackers.items()}
         logs["env_steps"] = self.env_steps.value
         return logs
+
+    @property
+    def updates_per_iteration(self) -> int:
+        """Optimizer updates per meta-iteration: `ppo_epochs` with PPO, 0 with TRPO (whose
+        natural-gradient step does not use the optimizer)."""
+        return self.ppo_epochs if self.outer_step == "ppo" else 0
 
     def _track_rollouts(self, task_data: Sequence[TaskData], rollouts: Sequence[Rollout]) -> None:
         dist = self.dynamics.distribution

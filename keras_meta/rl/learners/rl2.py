@@ -411,6 +411,7 @@ class RL2(RLLearner):
             self._trackers[name].update_state(value)
         self._trackers["trial_return"].update_state(trials.returns())
         self.env_steps.assign_add(tf.cast(batch * length, "int64"))
+        self.meta_iterations.assign_add(1)
         return self._logs()
 
     def ppo_update(self, trials: Rollout, advantages: tf.Tensor, targets: tf.Tensor,
@@ -551,15 +552,14 @@ class RL2(RLLearner):
     @property
     def updates_per_iteration(self) -> int:
         """Optimizer updates per training iteration (PPO's, or the TRPO critic's):
-        ``ppo_epochs * num_minibatches``; the optimizer's counter over it is the iteration."""
+        ``ppo_epochs * num_minibatches`` (a learning-rate schedule counts these)."""
         return self.ppo_epochs * self.num_minibatches
 
     def entropy_weight(self) -> tf.Tensor:
         """The entropy weight of the current PPO iteration (float32 scalar)."""
         if self.entropy_decay_iterations is None:
             return tf.constant(self.entropy_coefficient, tf.float32)
-        updates = self.updates_per_iteration
-        iteration = tf.cast(self.optimizer.iterations // updates, tf.float32)
+        iteration = tf.cast(self.meta_iterations, tf.float32)
         fraction = tf.minimum(iteration / float(self.entropy_decay_iterations), 1.0)
         return ((1.0 - fraction) * self.entropy_coefficient
                 + fraction * self.final_entropy_coefficient)

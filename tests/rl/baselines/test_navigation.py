@@ -48,3 +48,15 @@ def test_forty_meta_test_goals():
     still = evaluate(Navigation2DMAML(batch_size=40), StandStill(), tasks)
     assert len(still.scores) == 40
     assert abs(still.mean - STAND_STILL) <= 3 * still.stderr
+
+
+def test_oracle_moves_at_full_speed_whatever_the_action_scale():
+    """With normalised actions (velocity = 0.1 * action) the oracle scales its action."""
+    tasks = sample_navigation_tasks(200, split="test")
+    raw = evaluate(Navigation2DMAML(batch_size=200), GoalOracle(), tasks)
+    scaled = evaluate(Navigation2DMAML(batch_size=200, action_scale=0.1),
+                      GoalOracle(action_scale=0.1), tasks)
+    np.testing.assert_allclose(scaled.scores, raw.scores, atol=1e-4)
+    # The unscaled oracle on normalised actions moves ten times too slowly.
+    slow = evaluate(Navigation2DMAML(batch_size=200, action_scale=0.1), GoalOracle(), tasks)
+    assert slow.mean < raw.mean - 5
