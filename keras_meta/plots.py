@@ -78,6 +78,34 @@ def adaptation_curve(result, out: str | Path) -> Path | None:
     return Path(out)
 
 
+def rl_adaptation_curve(result, out: str | Path) -> Path | None:
+    """A meta-RL learner's held-out return (mean and 95% CI) against adaptation steps, with
+    the baselines as horizontal lines; None for a learner that adapts within its trials."""
+    steps = result.protocol.get("adaptation_steps")
+    if steps is None:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    learner = [result.scores[k] for k in result.learner_keys]
+    ax.errorbar(range(len(learner)), [s.mean for s in learner],
+                yerr=[1.96 * s.stderr for s in learner], marker="o", capsize=3,
+                label=result.protocol.get("learner"))
+    for i, (name, score) in enumerate((k, v) for k, v in result.scores.items()
+                                      if k not in result.learner_keys):
+        ax.axhline(score.mean, ls="--", color=f"C{i + 1}", label=name)
+    ax.set_xticks(range(len(learner)))
+    ax.set_xlabel("adaptation steps")
+    ax.set_ylabel("held-out return (95% CI)")
+    ax.set_title(f"{result.protocol.get('learner')} on {result.protocol['env']['name']}, "
+                 f"{result.protocol.get('tasks')} held-out tasks", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return Path(out)
+
+
 def regression_fits(learner, episodes, out: str | Path, steps=(1, 10)) -> Path:
     """For a few 1-D regression tasks: support points, the task's true curve (its many query
     points), and the model's predictions before and after adapting for each of ``steps``."""

@@ -150,6 +150,7 @@ def evaluate_run(run_dir: str | Path, *, episodes: int | None = None, steps=None
             steps = max(steps) if steps else None
         result = rl_runs.evaluate(learner, config, tasks=episodes, steps=steps)
         result.to_json(run_dir / "results.json")
+        plots.rl_adaptation_curve(result, run_dir / "adaptation_curve.png")
         log.info("%s", result)
         return result
     evaluation = config["evaluation"]

@@ -189,13 +189,16 @@ class RLResult:
     """Scores of a meta-RL learner and its baselines on the same held-out tasks.
 
     Attributes:
-        scores: ``{agent: Score}``, the learner first (sampled actions, then its most
-            likely action), then the baselines in config order.
+        scores: ``{agent: Score}``, the learner first (RL^2: sampled actions, then its
+            most likely action; MAML-RL: after 0, 1, ... adaptation steps), then the
+            baselines in config order.
         protocol: what was scored (family, split, tasks, seed, score definition).
     """
 
     scores: dict[str, Score]
     protocol: dict[str, Any] = field(default_factory=dict)
+    #: The learner's entries of `scores` (MAML-RL: one per adaptation step, in order).
+    learner_keys: list[str] = field(default_factory=list)
 
     def to_json(self, path: str | Path) -> None:
         data = {"protocol": self.protocol,
@@ -206,7 +209,10 @@ class RLResult:
     def __str__(self) -> str:
         width = max(len(k) for k in self.scores)
         head = (f"{self.protocol.get('tasks')} held-out tasks of {self.protocol.get('env')} "
-                f"(test split, seed {self.protocol.get('seed')}); trial return, mean ± s.e.")
+                f"(test split, seed {self.protocol.get('seed')}); "
+                + ("return after each number of adaptation steps"
+                   if "adaptation_steps" in self.protocol else "trial return")
+                + ", mean ± s.e.")
         rows = [f"  {k:<{width}}  {s.mean:9.3f} ± {s.stderr:.3f}" for k, s in self.scores.items()]
         return "\n".join([head, *rows])
 
@@ -235,8 +241,8 @@ def evaluate(learner: RLLearner, config: dict, *, tasks: int | None = None,
     env = build_env(config, batch_size=block, seed=seed)
     held_out = env.sample_tasks(count, split="test")
     name = LEARNER_LABELS[config["learner"]["name"]]
-    protocol = {"env": config["env"], "split": "test", "tasks": count, "seed": seed,
-                "config": config.get("name")}
+    protocol = {"env": config["env"], "learner": name, "split": "test", "tasks": count,
+                "seed": seed, "config": config.get("name")}
     if isinstance(learner, MAMLRL):
         scores, settings = _adaptation_scores(learner, config, count, block, steps, name)
         protocol.update(settings, score=(
@@ -251,10 +257,11 @@ def evaluate(learner: RLLearner, config: dict, *, tasks: int | None = None,
                   f"{name}, most likely action": rl_baselines.evaluate(
                       env, RL2Agent(learner, deterministic=True), held_out, seed=seed)}
         protocol["score"] = "undiscounted total reward of one trial per task"
+    learner_keys = list(scores)
     for spec in evaluation["baselines"]:
         label, agent = _baseline(spec, config, env)
         scores[label] = rl_baselines.evaluate(env, agent, held_out, seed=seed)
-    return RLResult(scores, protocol)
+    return RLResult(scores, protocol, learner_keys)
 
 
 def _adaptation_scores(learner: MAMLRL, config: dict, count: int, block: int,

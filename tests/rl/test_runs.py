@@ -100,6 +100,7 @@ def test_cli_trains_a_learner_that_beats_random_then_exports_it(tmp_path, capsys
     assert scores["RL^2, sampled actions"]["mean"] > scores["random"]["mean"] + 0.5, scores
     assert scores["ucb1 (c=0.05)"]["mean"] > 6.4
     assert (run_dir / "learning_curve.png").stat().st_size > 0
+    assert not (run_dir / "adaptation_curve.png").exists()  # RL^2 adapts within its trials
     header = (run_dir / "history.csv").read_text().splitlines()[0].split(",")
     assert {"trial_return", "val_trial_return", "entropy", "env_steps"} <= set(header)
 
@@ -185,6 +186,7 @@ def test_maml_rl_run_trains_evaluates_per_adaptation_step_and_refuses_export(tmp
     header = (run_dir / "history.csv").read_text().splitlines()[0].split(",")
     assert {"return_before", "return_after", "val_return_after", "kl", "accepted"} <= set(header)
     assert (run_dir / "learning_curve.png").stat().st_size > 0
+    assert (run_dir / "adaptation_curve.png").stat().st_size > 0
 
     assert cli.main(["evaluate", str(run_dir), "--steps", "0", "1", "--episodes", "5"]) == 0
     again = json.loads((run_dir / "results.json").read_text())["scores"]
