@@ -55,6 +55,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
         help="the value head on the policy's GRU, or a GRU of its own")
     add("--time-aware-critic", action="store_true",
         help="feed the separate critic the fraction of the trial still to come")
+    add("--task-aware-critic", action="store_true",
+        help="feed the separate critic the task's parameters (arm probabilities, MDP "
+             "rewards and transitions): an asymmetric actor-critic")
     add("--outer-step", choices=("ppo", "trpo"), default="ppo",
         help="PPO, or the paper's TRPO step on the policy (needs --critic separate; the "
              "optimizer then fits the critic on the --ppo-epochs x --minibatches updates)")
@@ -87,6 +90,8 @@ def rl2_config(args: argparse.Namespace) -> dict:
         config["critic"] = args.critic
     if args.time_aware_critic:
         config["time_aware_critic"] = True
+    if args.task_aware_critic:
+        config["task_aware_critic"] = True
     if args.outer_step != "ppo":
         config.update(outer_step=args.outer_step, max_kl=args.max_kl,
                       fisher_fraction=args.fisher_fraction)
@@ -117,6 +122,7 @@ def pretrain(seed: int, args: argparse.Namespace, short_env) -> RL2:
     weight decayed linearly to 0 over `args.pretrain_iterations`)."""
     config = dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units, critic=args.critic,
                   time_aware_critic=args.time_aware_critic,
+                  task_aware_critic=args.task_aware_critic,
                   entropy_decay_iterations=args.pretrain_iterations)
     short = RL2(short_env, **config)
     short.compile(keras.optimizers.Adam(keras.optimizers.schedules.PolynomialDecay(

@@ -28,6 +28,8 @@ from keras_meta.rl.learners.trpo import trust_region_step
 
 #: The observation keys an RL^2 policy is fed, in input order.
 POLICY_INPUTS = ("observation", "prev_action", "prev_reward", "done")
+#: The key of the task features a task-aware critic is fed beside them (`RL2Policy.unroll`).
+TASK_KEY = "task"
 
 #: Where the critic's value comes from: a head on the policy's GRU, or a GRU of its own.
 CRITICS = ("shared", "separate")
@@ -54,6 +56,10 @@ class RL2Policy(keras.Model):
             come, ``1 - t / T``, on which the value of a finite trial depends (Pardo et al.
             2018, "Time Limits in Reinforcement Learning"); the policy's inputs stay the
             protocol's. Needs ``critic="separate"``.
+        critic_task_size: int >= 0; if > 0, a separate critic's GRU is also fed this many
+            task features (``observations["task"]`` in `unroll` and `critic_values`): an
+            asymmetric actor-critic, see `RL2`'s ``task_aware_critic``. Needs
+            ``critic="separate"``.
 
     Raises:
         ValueError: on a bad argument.
@@ -70,7 +76,8 @@ class RL2Policy(keras.Model):
     def __init__(self, observation_size: int, prev_action_size: int,
                  distribution: distributions.Distribution | dict, hidden_units: int = 64,
                  initial_std: float = 1.0, critic: str = "shared",
-                 time_aware_critic: bool = False, name: str = "rl2_policy", **kwargs) -> None:
+                 time_aware_critic: bool = False, critic_task_size: int = 0,
+                 name: str = "rl2_policy", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         if critic not in CRITICS:
             raise ValueError(f"`critic` must be one of {CRITICS}. Received: critic={critic!r}")
@@ -79,6 +86,11 @@ class RL2Policy(keras.Model):
                              f"reads the policy's GRU, whose inputs are fixed). Received: "
                              f"critic={critic!r}")
         self.time_aware_critic = bool(time_aware_critic)
+        self.critic_task_size = sampler.check_int("critic_task_size", critic_task_size, 0)
+        if self.critic_task_size and critic != "separate":
+            raise ValueError("`critic_task_size` > 0 needs critic='separate' (a shared critic "
+                             f"reads the policy's GRU, whose inputs are fixed). Received: "
+                             f"critic={critic!r}")
         self.observation_size = sampler.check_int("observation_size", observation_size, 1)
         self.prev_action_size = sampler.check_int("prev_action_size", prev_action_size, 1)
         self.hidden_units = sampler.check_int("hidden_units", hidden_units, 1)
@@ -93,7 +105,10 @@ class RL2Policy(keras.Model):
         self.value_head = keras.layers.Dense(1, name="value")
         self.critic_cell = (keras.layers.GRUCell(self.hidden_units, name="critic_gru")
                             if critic == "separate" else None)
-        self.unroll({k: v[None] for k, v in zip(POLICY_INPUTS, self.first_inputs(1))})
+        first = {k: v[None] for k, v in zip(POLICY_INPUTS, self.first_inputs(1))}
+        if self.critic_task_size:
+            first[TASK_KEY] = tf.zeros([1, 1, self.critic_task_size])
+        self.unroll(first)
         self.built = True  # every weight exists now (saving and export check this flag)
 
     @property
@@ -159,7 +174,8 @@ class RL2Policy(keras.Model):
         """Runs the policy over time-major sequences (differentiable).
 
         Args:
-            observations: dict with the `POLICY_INPUTS` keys, each ``[T, B, size]``.
+            observations: dict with the `POLICY_INPUTS` keys, each ``[T, B, size]`` (and,
+                for a task-aware critic, ``"task"``: ``[T, B, critic_task_size]``).
             state: initial hidden state ``[B, hidden_units]`` of the policy; zeros by default
                 (a separate critic always starts from zeros, and a time-aware one takes the
                 sequence for a whole trial).
@@ -170,7 +186,8 @@ class RL2Policy(keras.Model):
         x = self._inputs(*(observations[k] for k in POLICY_INPUTS))
         zeros = self.initial_state(tf.shape(x)[1])
         hidden = self._hidden(x, zeros if state is None else state)
-        critic_hidden = hidden if self.critic_cell is None else self._critic_hidden(x)
+        critic_hidden = (hidden if self.critic_cell is None
+                         else self._critic_hidden(x, observations))
         return self.head(hidden), self.value_head(critic_hidden)[..., 0], hidden[-1]
 
     def action_params(self, observations: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -184,22 +201,29 @@ class RL2Policy(keras.Model):
         x = self._inputs(*(observations[k] for k in POLICY_INPUTS))
         if self.critic_cell is None:
             return self.value_head(self._hidden(x, self.initial_state(tf.shape(x)[1])))[..., 0]
-        return self.value_head(self._critic_hidden(x))[..., 0]
+        return self.value_head(self._critic_hidden(x, observations))[..., 0]
 
     def _hidden(self, x: tf.Tensor, state: tf.Tensor) -> tf.Tensor:
         return tf.scan(lambda h, x_t: self.cell(x_t, [h])[0], x, initializer=state)
 
-    def _critic_hidden(self, x: tf.Tensor) -> tf.Tensor:
-        return tf.scan(lambda h, x_t: self.critic_cell(x_t, [h])[0], self._critic_inputs(x),
+    def _critic_hidden(self, x: tf.Tensor, observations: dict[str, tf.Tensor]) -> tf.Tensor:
+        return tf.scan(lambda h, x_t: self.critic_cell(x_t, [h])[0],
+                       self._critic_inputs(x, observations),
                        initializer=self.initial_state(tf.shape(x)[1]))
 
-    def _critic_inputs(self, x: tf.Tensor) -> tf.Tensor:
-        if not self.time_aware_critic:
-            return x
-        length = tf.shape(x)[0]
-        to_come = 1.0 - tf.range(length, dtype=x.dtype) / tf.cast(length, x.dtype)
-        return tf.concat([x, tf.broadcast_to(to_come[:, None, None],
-                                             tf.concat([tf.shape(x)[:2], [1]], 0))], axis=-1)
+    def _critic_inputs(self, x: tf.Tensor, observations: dict[str, tf.Tensor]) -> tf.Tensor:
+        parts = [x]
+        if self.time_aware_critic:
+            length = tf.shape(x)[0]
+            to_come = 1.0 - tf.range(length, dtype=x.dtype) / tf.cast(length, x.dtype)
+            parts.append(tf.broadcast_to(to_come[:, None, None],
+                                         tf.concat([tf.shape(x)[:2], [1]], 0)))
+        if self.critic_task_size:
+            if TASK_KEY not in observations:
+                raise ValueError(f"A task-aware critic needs observations[{TASK_KEY!r}], the "
+                                 f"task features [T, B, {self.critic_task_size}].")
+            parts.append(tf.cast(observations[TASK_KEY], x.dtype))
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
 
     def call(self, inputs: dict[str, Any]) -> tf.Tensor:
         """Distribution parameters ``[B, T, P]`` of batch-major trial sequences."""
@@ -212,7 +236,7 @@ class RL2Policy(keras.Model):
                 "distribution": self.distribution.get_config(),
                 "hidden_units": self.hidden_units, "initial_std": self.initial_std,
                 "critic": self.critic, "time_aware_critic": self.time_aware_critic,
-                "name": self.name}
+                "critic_task_size": self.critic_task_size, "name": self.name}
 
 
 @keras.saving.register_keras_serializable(package="keras_meta")
@@ -276,6 +300,14 @@ class RL2(RLLearner):
             error does not move the policy).
         time_aware_critic: feed the separate critic the fraction of the trial still to
             come (see `RL2Policy`); needs ``critic="separate"``.
+        task_aware_critic: also feed the separate critic the parameters of the trial's
+            task (`TrialDynamics.task_features`: a bandit's arm probabilities, an MDP's
+            rewards and transitions, a goal), which the environment knows at training time
+            and the policy never sees (an asymmetric actor-critic, Pinto et al. 2018). The
+            critic still reads the trial's history through its own GRU, so its value is a
+            function of history and task, a baseline that leaves the policy gradient
+            unbiased, and it no longer has to infer the task to predict the return. Needs
+            ``critic="separate"``; training only (acting and export use the policy alone).
         outer_step: ``"ppo"`` (clipped surrogate, the compiled optimizer) or ``"trpo"``
             (natural gradient in a KL trust region, as in the RL^2 paper; the compiled
             optimizer then fits the critic only, so it needs ``critic="separate"``).
@@ -316,6 +348,7 @@ class RL2(RLLearner):
                  entropy_decay_iterations: int | None = None,
                  final_entropy_coefficient: float = 0.0, reward_scale: float = 1.0,
                  critic: str = "shared", time_aware_critic: bool = False,
+                 task_aware_critic: bool = False,
                  outer_step: str = "ppo", max_kl: float = 0.01, cg_iterations: int = 10,
                  cg_damping: float = 1e-5, line_search_steps: int = 15,
                  line_search_decay: float = 0.5, fisher_fraction: float = 1.0,
@@ -357,7 +390,9 @@ class RL2(RLLearner):
             "max_grad_norm", max_grad_norm, 0.0, None, strict=True)
         self.policy = RL2Policy(self.dynamics.observation_size, self.dynamics.prev_action_size,
                                 self.dynamics.distribution, hidden_units, initial_std,
-                                critic=critic, time_aware_critic=time_aware_critic)
+                                critic=critic, time_aware_critic=time_aware_critic,
+                                critic_task_size=(self.dynamics.task_feature_size
+                                                  if task_aware_critic else 0))
         self.built = True
 
     # ------------------------------------------------------------------ data
@@ -394,14 +429,18 @@ class RL2(RLLearner):
         tasks, seed = data["tasks"], tf.cast(data["seed"], tf.int32)
         rollout_seed, shuffle_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         trials = self.collect(tasks, rollout_seed)
+        if self.policy.critic_task_size:  # beside the trial, for the critic's passes over it
+            features = self.dynamics.task_features(tasks)
+            trials = trials._replace(observations={**trials.observations, TASK_KEY: tf.tile(
+                features[None], tf.stack([tf.shape(trials.rewards)[0], 1, 1]))})
         length = self.dynamics.trial_length
         batch = tf.shape(trials.rewards)[1]
         discounts = tf.concat([tf.fill([length - 1, batch], self.discount),
                                tf.zeros([1, batch])], axis=0)
         values = trials.values
         if self.policy.critic_cell is not None:  # not run while acting: one pass over the trials
-            values = tf.cast(self.policy.critic_values(
-                {k: trials.observations[k] for k in POLICY_INPUTS}), tf.float32)
+            values = tf.cast(self.policy.critic_values(self._critic_inputs(trials)),
+                             tf.float32)
         advantages, targets = generalized_advantages(trials.rewards * self.reward_scale,
                                                      values, discounts, self.gae_lambda)
         advantages = normalize(advantages, trials.active)
@@ -413,6 +452,12 @@ class RL2(RLLearner):
         self.env_steps.assign_add(tf.cast(batch * length, "int64"))
         self.meta_iterations.assign_add(1)
         return self._logs()
+
+    def _critic_inputs(self, trials: Rollout) -> dict[str, tf.Tensor]:
+        """The observations the policy and its critic read: `POLICY_INPUTS` (and the task
+        features `train_step` adds for a task-aware critic)."""
+        keys = POLICY_INPUTS + ((TASK_KEY,) if self.policy.critic_task_size else ())
+        return {k: trials.observations[k] for k in keys}
 
     def ppo_update(self, trials: Rollout, advantages: tf.Tensor, targets: tf.Tensor,
                    seed: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -434,7 +479,7 @@ class RL2(RLLearner):
         def loss_fn(take):
             mask = take(trials.active)
             params, values, _ = self.policy.unroll(
-                {k: take(trials.observations[k]) for k in POLICY_INPUTS})
+                {k: take(v) for k, v in self._critic_inputs(trials).items()})
             params = tf.cast(params, tf.float32)
             terms = clipped_surrogate(dist.log_prob(params, take(trials.actions)),
                                       take(trials.log_probs), take(advantages),
@@ -502,7 +547,7 @@ class RL2(RLLearner):
 
         def value_loss_fn(take):
             values = self.policy.critic_values(
-                {k: take(trials.observations[k]) for k in POLICY_INPUTS})
+                {k: take(v) for k, v in self._critic_inputs(trials).items()})
             value_loss = tf.reduce_mean(tf.square(tf.cast(values, tf.float32) - take(targets)))
             return value_loss, (value_loss,)
 
@@ -586,6 +631,7 @@ class RL2(RLLearner):
                 "final_entropy_coefficient": self.final_entropy_coefficient,
                 "reward_scale": self.reward_scale, "critic": self.policy.critic,
                 "time_aware_critic": self.policy.time_aware_critic,
+                "task_aware_critic": bool(self.policy.critic_task_size),
                 "outer_step": self.outer_step, "max_kl": self.max_kl,
                 "cg_iterations": self.cg_iterations, "cg_damping": self.cg_damping,
                 "line_search_steps": self.line_search_steps,

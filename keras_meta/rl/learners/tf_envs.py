@@ -132,7 +132,20 @@ class TrialDynamics(abc.ABC):
         arrays = self.task_arrays(self.sample_tasks(1, split="train"))
         return {k: tf.TensorSpec((None,) + v.shape[1:], tf.float64, k) for k, v in arrays.items()}
 
+    @property
+    def task_feature_size(self) -> int:
+        """Length of `task_features`."""
+        return sum(int(np.prod(spec.shape[1:])) for spec in self.task_signature().values())
+
     # ------------------------------------------------------------------ graph side
+    def task_features(self, tasks: Tasks) -> tf.Tensor:
+        """The task's parameters as one float32 vector per task, ``[B, task_feature_size]``
+        (the task arrays flattened, in key order): what an agent must infer and a critic
+        may be told at training time."""
+        batch = tf.shape(next(iter(tasks.values())))[0]
+        return tf.concat([tf.reshape(tf.cast(tasks[k], tf.float32), tf.stack([batch, -1]))
+                          for k in sorted(tasks)], axis=-1)
+
     @abc.abstractmethod
     def _start(self, tasks: Tasks, batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """``(env_state, task_observation)`` at the start of an inner episode."""
