@@ -117,7 +117,11 @@ def wide_scores(learner: MAMLRL, args: argparse.Namespace, weights: list | None 
 def train(seed: int, args: argparse.Namespace, goals, validation_goals) -> dict:
     learner = make_learner(args, seed)
     evaluator = make_evaluator(args)
-    dataset = learner.dataset(args.meta_batch, seed=seed)
+    # Each `fit` call below iterates the dataset afresh: `start` continues the task stream
+    # where training stands (before 2026-12-05 it restarted, so every chunk of `eval_every`
+    # iterations replayed the same first goals and rollout seeds).
+    dataset = learner.dataset(args.meta_batch, seed=seed,
+                              start=lambda: int(learner.meta_iterations.numpy()))
     curve = [{"iteration": 0, "env_steps": 0, "wall_s": 0.0,
               "returns": scores(learner, goals, args.test_steps, evaluator),
               "validation": scores(learner, validation_goals, 1, evaluator)}]

@@ -98,7 +98,9 @@ def rl_adaptation_curve(result, out: str | Path) -> Path | None:
     ax.set_ylabel("held-out return (95% CI)")
     ax.set_title(f"{result.protocol.get('learner')} on {result.protocol['env']['name']}, "
                  f"{result.protocol.get('tasks')} held-out tasks", fontsize=9)
-    ax.legend(fontsize=8)
+    low, high = ax.get_ylim()
+    ax.set_ylim(low, high + 0.05 * (high - low))  # a baseline at the top stays visible
+    ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
