@@ -81,8 +81,7 @@ def adaptation_curve(result, out: str | Path) -> Path | None:
 def rl_adaptation_curve(result, out: str | Path) -> Path | None:
     """A meta-RL learner's held-out return (mean and 95% CI) against adaptation steps, with
     the baselines as horizontal lines; None for a learner that adapts within its trials."""
-    steps = result.protocol.get("adaptation_steps")
-    if steps is None:
+    if "adaptation_steps" not in result.protocol:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
