@@ -101,17 +101,10 @@ def wide_scores(learner: MAMLRL, args: argparse.Namespace, weights: list | None 
     """
     evaluator = make_evaluator(args)
     evaluator.policy.set_weights(weights or learner.policy.get_weights())
-    per_goal = [[] for _ in range(args.test_steps + 1)]
-    for start in range(0, args.wide_goals, 40):
-        goals = rl.sample_navigation_tasks(min(40, args.wide_goals - start), split="test",
-                                           start=start)
-        for step, s in enumerate(evaluator.evaluate_adaptation(goals, steps=args.test_steps,
-                                                               seed=0)):
-            per_goal[step] += list(s.scores)
+    goals = rl.sample_navigation_tasks(args.wide_goals, split="test")
+    per_step = evaluator.evaluate_adaptation(goals, steps=args.test_steps, seed=0, batch_size=40)
     return {"goals": args.wide_goals,
-            "returns": [{"mean": float(np.mean(v)),
-                         "stderr": float(np.std(v, ddof=1) / np.sqrt(len(v)))}
-                        for v in per_goal]}
+            "returns": [{"mean": s.mean, "stderr": s.stderr} for s in per_step]}
 
 
 def train(seed: int, args: argparse.Namespace, goals, validation_goals) -> dict:

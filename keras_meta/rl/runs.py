@@ -35,6 +35,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from keras_meta import update_rules
 from keras_meta._validation import check_int
 from keras_meta.rl import baselines as rl_baselines
 from keras_meta.rl import envs
@@ -113,6 +114,11 @@ def validate(config: dict) -> None:
         check_int("evaluation.adaptation_steps", evaluation["adaptation_steps"], 0)
     if evaluation.get("trajectories_per_task") is not None:
         check_int("evaluation.trajectories_per_task", evaluation["trajectories_per_task"], 1)
+    if evaluation.get("update_rule") is not None:
+        try:  # a bad rule fails here, not when the evaluation builds it after training
+            update_rules.get(evaluation["update_rule"])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"`evaluation.update_rule`: {e}") from None
     if not isinstance(evaluation.get("baselines"), list):
         raise ValueError("`evaluation.baselines` must be a list of baseline names or "
                          "{name: ..., <argument>: ...} mappings. Received: "
@@ -278,15 +284,13 @@ def _adaptation_scores(learner: MAMLRL, config: dict, count: int, block: int,
     # training: a copy of the learner with the evaluation's settings does the adapting.
     evaluator = MAMLRL.from_config(settings)
     evaluator.policy.set_weights(learner.policy.get_weights())
+    if evaluation.get("update_rule") is None:  # learned step sizes are meta-trained too
+        evaluator.update_rule.set_weights(learner.update_rule.get_weights())
     seed = int(evaluation["seed"])
-    env = build_env(config, seed=seed)
-    per_task: list[list[float]] = [[] for _ in range(steps + 1)]
-    for start in range(0, count, block):
-        tasks = env.sample_tasks(min(block, count - start), split="test", start=start)
-        for s, score in enumerate(evaluator.evaluate_adaptation(tasks, steps=steps, seed=seed)):
-            per_task[s] += list(score.scores)
-    scores = {f"{name}, {s} step{'' if s == 1 else 's'}": Score.from_scores(v)
-              for s, v in enumerate(per_task)}
+    tasks = build_env(config, seed=seed).sample_tasks(count, split="test")
+    per_step = evaluator.evaluate_adaptation(tasks, steps=steps, seed=seed, batch_size=block)
+    scores = {f"{name}, {s} step{'' if s == 1 else 's'}": score
+              for s, score in enumerate(per_step)}
     return scores, {"adaptation_steps": steps,
                     "trajectories_per_task": evaluator.trajectories_per_task,
                     "update_rule": settings["update_rule"]}

@@ -214,6 +214,35 @@ def test_maml_rl_scores_are_the_learners_adaptation_on_the_same_goals():
                                    np.concatenate([direct[step], rest[step]]), rtol=1e-6)
 
 
+def test_maml_rl_evaluation_adapts_with_the_learned_step_sizes():
+    config = tiny_config(TINY_MAML, learner={
+        "outer_step": "ppo", "update_rule": {"name": "learned_step_sizes",
+                                             "initial_learning_rate": 0.1}},
+        evaluation={"trajectories_per_task": None, "adaptation_steps": 1})
+    learner = rl_runs.build_learner(config)
+    # As if meta-training had moved them: the evaluation must adapt with these.
+    learner.update_rule.set_weights([np.full_like(w, 0.5) for w in
+                                     learner.update_rule.get_weights()])
+    result = rl_runs.evaluate(learner, config)
+    tasks = rl_runs.build_env(config).sample_tasks(6, split="test")
+    direct = learner.evaluate_adaptation(tasks, steps=1, seed=0, batch_size=4)
+    np.testing.assert_allclose(result.scores["MAML-RL, 1 step"].scores, direct[1].scores,
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("rule, message", [
+    ("fast", "`evaluation.update_rule`: `update_rule` must be"),
+    ({"name": "adam"}, "`evaluation.update_rule`: Unknown update rule 'adam'"),
+    ([0.1, -0.05], "`evaluation.update_rule`: `learning_rate` must be a positive number"),
+])
+def test_a_bad_evaluation_update_rule_fails_before_training(rule, message, tmp_path):
+    path = tmp_path / "bad.yaml"
+    config = config_lib.merge(TINY_MAML, {"evaluation": {"update_rule": rule}})
+    path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=message):
+        config_lib.load(path)
+
+
 def test_trpo_runs_refuse_a_learning_rate_schedule(tmp_path):
     config = tiny_config(TINY_MAML, optimizer={"final_learning_rate": 1e-4})
     with pytest.raises(ValueError, match="`optimizer.final_learning_rate`: .*TRPO"):

@@ -529,8 +529,8 @@ class MAMLRL(RLLearner):
             self._compiled[steps] = tf.function(run)
         return self._compiled[steps]
 
-    def evaluate_adaptation(self, tasks: Any, *, steps: int | None = None,
-                            seed: int = 0) -> list[Score]:
+    def evaluate_adaptation(self, tasks: Any, *, steps: int | None = None, seed: int = 0,
+                            batch_size: int | None = None) -> list[Score]:
         """Meta-test: returns before adaptation and after each step, on given tasks.
 
         For each task, `trajectories_per_task` trajectories are sampled with the
@@ -545,15 +545,24 @@ class MAMLRL(RLLearner):
                 `sample_navigation_tasks(40, split="test")`).
             steps: int >= 0, adaptation steps (default `inner_steps`).
             seed: non-negative int, seeds the sampling.
+            batch_size: int >= 1, tasks adapted at once (memory grows with it); the
+                tasks are scored in consecutive blocks of this many, each block sampled
+                with `seed`, so a task's score depends on its block. None: all at once.
 
         Returns:
             ``steps + 1`` `Score`s (0 steps, 1 step, ...), each over the tasks.
 
         Raises:
-            ValueError: on bad tasks, steps or seed.
+            ValueError: on bad tasks, steps, seed or batch size.
         """
-        returns, _ = self._adapt(tasks, steps, seed)
-        return [Score.from_scores(r) for r in returns]
+        if batch_size is None:
+            returns, _ = self._adapt(tasks, steps, seed)
+            return [Score.from_scores(r) for r in returns]
+        block = sampler.check_int("batch_size", batch_size, 1)
+        count = len(next(iter(self.dynamics.task_arrays(tasks).values())))
+        parts = [self._adapt(sampler.take_tasks(tasks, slice(start, start + block)), steps,
+                             seed)[0] for start in range(0, count, block)]
+        return [Score.from_scores(r) for r in np.concatenate(parts, axis=1)]
 
     def adapt(self, tasks: Any, *, steps: int | None = None, seed: int = 0) -> list[np.ndarray]:
         """Adapted policy weights of each task (stacked on a leading task axis).

@@ -143,6 +143,22 @@ def test_several_inner_steps_sample_fresh_trajectories_each_step():
     np.testing.assert_array_equal(again[2].scores, scores[2].scores)  # seeded
 
 
+def test_evaluate_adaptation_in_blocks_scores_each_block_as_its_own_call():
+    maml = _small()
+    goals = sample_navigation_tasks(5, split="test")
+    blocks = maml.evaluate_adaptation(goals, steps=1, seed=3, batch_size=2)
+    parts = [maml.evaluate_adaptation(sample_navigation_tasks(n, split="test", start=i),
+                                      steps=1, seed=3) for i, n in ((0, 2), (2, 2), (4, 1))]
+    for step in range(2):
+        np.testing.assert_allclose(
+            blocks[step].scores, np.concatenate([p[step].scores for p in parts]), rtol=1e-6)
+    whole = maml.evaluate_adaptation(goals, steps=1, seed=3, batch_size=5)
+    np.testing.assert_array_equal(
+        whole[1].scores, maml.evaluate_adaptation(goals, steps=1, seed=3)[1].scores)
+    with pytest.raises(ValueError, match="`batch_size`"):
+        maml.evaluate_adaptation(goals, steps=1, batch_size=0)
+
+
 def test_agent_replays_the_in_graph_policy_in_the_numpy_environment():
     maml = _small()
     goals = sample_navigation_tasks(5, split="test")
