@@ -117,14 +117,18 @@ PRETRAIN_BATCH = 1024
 PRETRAIN_LEARNING_RATE = 3e-3
 
 
+def pretrain_config(args: argparse.Namespace) -> dict:
+    """`PRETRAIN_CONFIG` with the trained agent's size and critic (its weights are copied)."""
+    return dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units, critic=args.critic,
+                time_aware_critic=args.time_aware_critic,
+                task_aware_critic=args.task_aware_critic,
+                entropy_decay_iterations=args.pretrain_iterations)
+
+
 def pretrain(seed: int, args: argparse.Namespace, short_env) -> RL2:
-    """RL^2 on the short trials of `short_env` (`PRETRAIN_CONFIG`, learning rate and entropy
+    """RL^2 on the short trials of `short_env` (`pretrain_config`, learning rate and entropy
     weight decayed linearly to 0 over `args.pretrain_iterations`)."""
-    config = dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units, critic=args.critic,
-                  time_aware_critic=args.time_aware_critic,
-                  task_aware_critic=args.task_aware_critic,
-                  entropy_decay_iterations=args.pretrain_iterations)
-    short = RL2(short_env, **config)
+    short = RL2(short_env, **pretrain_config(args))
     short.compile(keras.optimizers.Adam(keras.optimizers.schedules.PolynomialDecay(
         PRETRAIN_LEARNING_RATE, args.pretrain_iterations * 16, 0.0)))
     short.fit(short.dataset(PRETRAIN_BATCH, seed=seed + 1000),
@@ -308,11 +312,10 @@ def bandit_order(key: str) -> tuple:
 def pretrain_text(args: argparse.Namespace) -> str:
     if args.pretrain_pulls is None:
         return ""
-    config = ", ".join(f"{key}={value}" for key, value in PRETRAIN_CONFIG.items())
+    config = ", ".join(f"{key}={value}" for key, value in pretrain_config(args).items())
     return (f" Pre-training (curriculum): each seed first trains an RL^2 agent of the same "
             f"size and critic on trials of {args.pretrain_pulls} pulls of the same k "
-            f"(`RL2({config}, "
-            f"entropy_decay_iterations={args.pretrain_iterations})`, Adam with the learning "
+            f"(`RL2({config})`, Adam with the learning "
             f"rate decayed linearly from {PRETRAIN_LEARNING_RATE} to 0, "
             f"{args.pretrain_iterations} iterations of {PRETRAIN_BATCH} trials, task stream "
             "seed + 1000), then copies its weights into the agent trained above; iteration 0 "
