@@ -295,8 +295,9 @@ def plot(data: dict, path: Path, keys: list[str] | None = None) -> None:
         colour = f"C{index % 10}"
         iterations = [r["iteration"] for r in run["curve"]]
         for step, style in ((1, "--"), (2, "-")):
-            left.plot(iterations, [r["returns"][step]["mean"] for r in run["curve"]], style,
-                      color=colour)
+            if step < len(run["curve"][0]["returns"]):  # runs scored with fewer test steps
+                left.plot(iterations, [r["returns"][step]["mean"] for r in run["curve"]],
+                          style, color=colour)
         final = run["final"]
         right.errorbar(range(len(final)), [s["mean"] for s in final],
                        yerr=[1.96 * s["stderr"] for s in final], marker="o", capsize=3,
