@@ -559,7 +559,8 @@ class MAMLRL(RLLearner):
             returns, _ = self._adapt(tasks, steps, seed)
             return [Score.from_scores(r) for r in returns]
         block = sampler.check_int("batch_size", batch_size, 1)
-        count = len(next(iter(self.dynamics.task_arrays(tasks).values())))
+        self.dynamics.task_arrays(tasks)  # a bad tasks tuple fails here, before slicing
+        count = sampler.num_tasks(tasks)
         parts = [self._adapt(sampler.take_tasks(tasks, slice(start, start + block)), steps,
                              seed)[0] for start in range(0, count, block)]
         return [Score.from_scores(r) for r in np.concatenate(parts, axis=1)]
