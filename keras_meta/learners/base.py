@@ -126,7 +126,12 @@ class MetaLearner(keras.Model):
                 "`compile`, e.g. loss='mse' or "
                 "keras.losses.SparseCategoricalCrossentropy(from_logits=True)."
             )
-        value = self._task_loss(y_true, y_pred)
+        loss = self._task_loss
+        # A `keras.losses.Loss` divides its reduced value by the number of replicas of a
+        # `tf.distribute` strategy, which would shrink every inner step; per-example values
+        # are what a task's mean needs (the outer loss is shared out by `replica_share`).
+        value = (loss.call(y_true, y_pred) if isinstance(loss, keras.losses.Loss)
+                 else loss(y_true, y_pred))
         return tf.reduce_mean(tf.cast(value, self.loss_dtype))
 
     @property
@@ -270,7 +275,8 @@ class MetaLearner(keras.Model):
             with tf.GradientTape() as tape:
                 losses, predictions = self.query_losses(inputs, query_y, training=True)
                 loss = tf.reduce_mean(losses)
-            return tape.gradient(loss, variables), loss, predictions
+                share = replica_share(loss)
+            return tape.gradient(share, variables), loss, predictions
         if tasks % chunk:
             raise ValueError(f"The meta-batch size ({tasks}) must be a multiple of "
                              f"`task_chunk_size` ({chunk}).")
@@ -282,7 +288,7 @@ class MetaLearner(keras.Model):
             with tf.GradientTape() as tape:
                 chunk_losses, chunk_pred = self.query_losses(
                     part, query_y[i * chunk:(i + 1) * chunk], training=True)
-                loss = tf.reduce_sum(chunk_losses) / tasks
+                loss = replica_share(tf.reduce_sum(chunk_losses) / tasks)
             traced["predictions"] = chunk_pred.shape
             new = tape.gradient(loss, variables)
             grads = [g if n is None else g + n for g, n in zip(grads, new)]
@@ -352,6 +358,16 @@ class MetaLearner(keras.Model):
             usable for ``predict``, saving and export.
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement `adapt`.")
+
+
+def replica_share(x: tf.Tensor) -> tf.Tensor:
+    """`x` divided by the number of replicas of the current `tf.distribute` strategy.
+
+    The optimizer sums gradients over replicas, so each replica differentiates its share of
+    the mean over the global meta-batch (a no-op without a multi-replica strategy).
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return x if replicas == 1 else x / replicas
 
 
 def _vectorized_map(fn, elems):

@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_meta._validation import check_int
+from keras_meta.learners.base import replica_share
 from keras_meta.learners.maml import MAML
 from keras_meta.tasks.episode import unpack_inputs
 
@@ -95,7 +96,8 @@ class Reptile(MAML):
             one_task, (support_x, support_y, query_x, query_y, orders),
             (params_signature, tf.TensorSpec([], self.loss_dtype), self._prediction_signature()),
         )
-        grads = [p0 - tf.reduce_mean(p, axis=0) for p0, p in zip(initial, adapted)]
+        grads = [replica_share(p0 - tf.reduce_mean(p, axis=0))
+                 for p0, p in zip(initial, adapted)]
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
         self.update_running_statistics(inputs)
         return self._update_metrics(inputs, query_y, predictions, tf.reduce_mean(losses))

@@ -44,7 +44,18 @@ class RLLearner(keras.Model):
         On CPU, XLA made the in-graph rollouts' while loops about 10 times slower here
         (1.0 s instead of 0.1 s per RL^2 PPO iteration on 2 cores); pass
         ``jit_compile=True`` or ``"auto"`` to measure it on an accelerator.
+
+        Raises:
+            NotImplementedError: under a `tf.distribute` strategy with several replicas.
         """
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if replicas > 1:
+            # Advantage normalisation, minibatch shuffles and TRPO's conjugate gradient work on
+            # the whole batch of trials; split over replicas they would silently change.
+            raise NotImplementedError(
+                f"{type(self).__name__} trains on one device; it was built under a "
+                f"tf.distribute strategy with {replicas} replicas. Build it outside "
+                "`strategy.scope()` (the supervised learners support MirroredStrategy).")
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
 
     def fit(self, *args, shuffle: bool = False, **kwargs):
