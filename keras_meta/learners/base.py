@@ -275,7 +275,7 @@ class MetaLearner(keras.Model):
             with tf.GradientTape() as tape:
                 losses, predictions = self.query_losses(inputs, query_y, training=True)
                 loss = tf.reduce_mean(losses)
-                share = replica_share(loss)
+                share = self._scale_loss(replica_share(loss))
             return tape.gradient(share, variables), loss, predictions
         if tasks % chunk:
             raise ValueError(f"The meta-batch size ({tasks}) must be a multiple of "
@@ -288,7 +288,7 @@ class MetaLearner(keras.Model):
             with tf.GradientTape() as tape:
                 chunk_losses, chunk_pred = self.query_losses(
                     part, query_y[i * chunk:(i + 1) * chunk], training=True)
-                loss = replica_share(tf.reduce_sum(chunk_losses) / tasks)
+                loss = self._scale_loss(replica_share(tf.reduce_sum(chunk_losses) / tasks))
             traced["predictions"] = chunk_pred.shape
             new = tape.gradient(loss, variables)
             grads = [g if n is None else g + n for g, n in zip(grads, new)]
@@ -306,6 +306,13 @@ class MetaLearner(keras.Model):
         # Metrics need the rank, which the concatenation loses.
         predictions.set_shape(tf.TensorShape([tasks]).concatenate(traced["predictions"][1:]))
         return grads, tf.reduce_mean(losses.concat()), predictions
+
+    def _scale_loss(self, loss):
+        # A LossScaleOptimizer (compile wraps the optimizer in one under "mixed_float16") or a
+        # `loss_scale_factor` divides the gradients it applies by the scale, so they must be
+        # gradients of the scaled loss.
+        optimizer = getattr(self, "optimizer", None)  # absent before `compile`
+        return loss if optimizer is None else optimizer.scale_loss(loss)
 
     def train_step(self, data):
         inputs, query_y = data[0], data[1]

@@ -54,14 +54,17 @@ class MetricLearner(MetaLearner):
 
     # Shared machinery.
     def embed(self, x, training: bool):
-        """``([N, D] embeddings, regularization)``; moves BN statistics when training."""
+        """``([N, D] embeddings in the loss dtype, regularization)``; moves BN statistics when
+        training."""
         fm = self.functional
         out, non_trainable, regularization = fm(
             fm.trainable_values(), fm.non_trainable_values(), x, self.model_training(training))
         if training and self.bn_policy == "running":
             for variable, value in zip(self.model.non_trainable_variables, non_trainable):
                 variable.assign(value)
-        return tf.reshape(out, [tf.shape(out)[0], -1]), regularization
+        # Heads (distances, ridge solves) run in the loss dtype: float32 under mixed precision,
+        # where float16 squared distances can overflow and `MatrixSolve` has no half kernel.
+        return tf.cast(tf.reshape(out, [tf.shape(out)[0], -1]), self.loss_dtype), regularization
 
     def _logits(self, inputs, training):
         sx, sy, qx = unpack_inputs(inputs)

@@ -96,7 +96,7 @@ class Reptile(MAML):
             one_task, (support_x, support_y, query_x, query_y, orders),
             (params_signature, tf.TensorSpec([], self.loss_dtype), self._prediction_signature()),
         )
-        grads = [replica_share(p0 - tf.reduce_mean(p, axis=0))
+        grads = [self._scale_loss(replica_share(p0 - tf.reduce_mean(p, axis=0)))
                  for p0, p in zip(initial, adapted)]
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
         self.update_running_statistics(inputs)

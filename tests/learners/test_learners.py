@@ -277,3 +277,33 @@ def test_chunked_training_reports_the_same_metrics():
         logs.append(learner.fit(inputs, query_y, batch_size=4, epochs=2, verbose=0).history)
     for name in ("loss", "accuracy"):
         np.testing.assert_allclose(logs[1][name], logs[0][name], rtol=1e-5)
+
+
+def _first_update(cls, kwargs, policy, chunk=None):
+    keras.config.set_dtype_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        learner = cls(sinusoid_net(), loss="mse", task_chunk_size=chunk, **kwargs)
+        learner.compile(keras.optimizers.SGD(0.05))  # wrapped in a LossScaleOptimizer under
+        before = [v.numpy().copy() for v in learner.trainable_variables]  # mixed_float16
+        data = Sinusoid(shots=5).dataset("train", meta_batch_size=4, num_batches=1)
+        learner.fit(data, verbose=0)
+        return type(learner.optimizer).__name__, [
+            v.numpy() - b for v, b in zip(learner.trainable_variables, before)]
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.parametrize("name, cls, kwargs, chunk", [
+    ("maml", learners.MAML, {"update_rule": 0.01}, None),
+    ("maml_task_chunks", learners.MAML, {"update_rule": 0.01}, 2),
+    ("reptile", learners.Reptile, {"update_rule": 0.01, "inner_steps": 2}, None),
+])
+def test_mixed_precision_steps_match_float32(name, cls, kwargs, chunk):
+    # The optimizer divides what it applies by its loss scale, so the learner must
+    # differentiate the scaled loss; without that the steps were 2**15 times too small.
+    wrapper, mixed = _first_update(cls, kwargs, "mixed_float16", chunk)
+    assert wrapper == "LossScaleOptimizer"
+    _, full = _first_update(cls, kwargs, "float32", chunk)
+    for a, b in zip(mixed, full):
+        np.testing.assert_allclose(a, b, rtol=0.05, atol=0.01 * np.abs(b).max())

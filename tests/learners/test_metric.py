@@ -88,3 +88,31 @@ def test_omniglot_metric_learner_is_far_above_chance_on_held_out_classes(omniglo
     result = keras_meta.evaluate(proto, omniglot, episodes=600, verbose=0)
     assert result.protocol["split"] == "test" and result.protocol["bn_policy"] == "running"
     assert result.mean("accuracy") - result.ci95("accuracy") > 0.6  # chance: 0.2
+
+
+@pytest.mark.parametrize("cls", METRIC_LEARNERS)
+def test_mixed_precision_trains_with_float32_heads(cls):
+    # Under mixed_float16 the heads run in float32: the ridge solve has no half kernel, and
+    # squared distances can overflow in float16.
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(0)
+        learner = cls(models.conv4((12, 12, 1), ways=0, filters=4, blocks=2))
+        learner.compile(keras.optimizers.Adam(1e-2))
+        rng = np.random.default_rng(0)
+        labels = np.tile(np.repeat(np.arange(3), 2), (2, 1)).astype("int32")
+        x = {"support_x": rng.normal(size=(2, 6, 12, 12, 1)).astype("float32"),
+             "support_y": labels,
+             "query_x": rng.normal(size=(2, 6, 12, 12, 1)).astype("float32")}
+        logits = learner(x)
+        assert logits.dtype == tf.float32
+        before = [v.numpy().copy() for v in learner.trainable_variables]
+        history = learner.fit(tf.data.Dataset.from_tensors((x, labels)).repeat(20),
+                              verbose=0).history
+        # dynamic loss scaling skips the first steps whose scaled gradients overflow
+        assert int(learner.optimizer.iterations.numpy()) > 10
+        assert np.isfinite(history["loss"][-1])
+        assert any(np.abs(v.numpy() - b).max() > 0 for v, b
+                   in zip(learner.trainable_variables, before))
+    finally:
+        keras.config.set_dtype_policy("float32")

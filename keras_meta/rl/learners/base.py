@@ -47,6 +47,7 @@ class RLLearner(keras.Model):
 
         Raises:
             NotImplementedError: under a `tf.distribute` strategy with several replicas.
+            ValueError: for an optimizer with loss scaling (mixed precision).
         """
         replicas = self.distribute_strategy.num_replicas_in_sync
         if replicas > 1:
@@ -57,6 +58,15 @@ class RLLearner(keras.Model):
                 f"tf.distribute strategy with {replicas} replicas. Build it outside "
                 "`strategy.scope()` (the supervised learners support MirroredStrategy).")
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        if (isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+                or self.optimizer.loss_scale_factor is not None):
+            # Gradient clipping and TRPO's step act on raw gradients; a loss scale would
+            # silently change both.
+            raise ValueError(
+                f"{type(self).__name__} trains in float32 without loss scaling; got the "
+                f"optimizer {type(self.optimizer).__name__} (loss_scale_factor="
+                f"{self.optimizer.loss_scale_factor}). Build and compile it under the "
+                "'float32' dtype policy (`keras.config.set_dtype_policy('float32')`).")
 
     def fit(self, *args, shuffle: bool = False, **kwargs):
         """As `keras.Model.fit`; task datasets are already random, so no shuffling."""

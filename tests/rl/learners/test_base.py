@@ -29,3 +29,21 @@ def test_compile_defaults_to_no_xla_and_fit_logs_the_diagnostics(learner):
     logs = learner.fit(data, steps_per_epoch=1, verbose=0).history
     assert set(learner._trackers) <= set(logs)
     assert int(learner.env_steps.numpy()) > 0
+
+
+
+def test_loss_scaling_is_refused_with_the_fix(learner):
+    with pytest.raises(ValueError, match="float32' dtype policy"):
+        learner.compile(keras.optimizers.Adam(1e-3, loss_scale_factor=128.0))
+
+
+@pytest.mark.parametrize("cls", [RL2, MAMLRL])
+def test_mixed_precision_is_refused_with_the_fix(cls):
+    keras.config.set_dtype_policy("mixed_float16")
+    try:  # compile wraps the optimizer of a mixed_float16 model in a LossScaleOptimizer
+        learner = (RL2(BernoulliBanditRL2(num_arms=3, num_pulls=4), hidden_units=8)
+                   if cls is RL2 else MAMLRL(Navigation2DMAML(max_steps=5), hidden_units=(8,)))
+        with pytest.raises(ValueError, match="LossScaleOptimizer"):
+            learner.compile(keras.optimizers.Adam(1e-3))
+    finally:
+        keras.config.set_dtype_policy("float32")
