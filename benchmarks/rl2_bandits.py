@@ -262,8 +262,9 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
         "The held-out evaluations every "
         f"{args.checkpoint_every} iterations are included in the training wall time. "
         f"Total wall time {total:.0f} s; load average (1 min) {load_start:.1f} at the start, "
-        f"{os.getloadavg()[0]:.1f} at the end (above the core count, other jobs shared the "
-        f"cores and wall times are upper bounds).{notes}\n\n### Scores\n\n"
+        f"{os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores (a load above the "
+        "core count means other jobs shared them, and wall times are then upper bounds)."
+        f"{notes}\n\n### Scores\n\n"
         + "\n".join(rows) + "\n\n### Wall time and environment steps\n\n"
         f"Training: {step} iterations including the rollouts, "
         + ("the " if step == "PPO" else "the trust-region step, the critic's ")
