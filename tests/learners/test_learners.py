@@ -284,8 +284,9 @@ def _first_update(cls, kwargs, policy, chunk=None):
     try:
         keras.utils.set_random_seed(0)
         learner = cls(sinusoid_net(), loss="mse", task_chunk_size=chunk, **kwargs)
-        learner.compile(keras.optimizers.SGD(0.05))  # wrapped in a LossScaleOptimizer under
-        before = [v.numpy().copy() for v in learner.trainable_variables]  # mixed_float16
+        # under mixed_float16, compile wraps the optimizer in a LossScaleOptimizer
+        learner.compile(keras.optimizers.SGD(0.05))
+        before = [v.numpy().copy() for v in learner.trainable_variables]
         data = Sinusoid(shots=5).dataset("train", meta_batch_size=4, num_batches=1)
         learner.fit(data, verbose=0)
         return type(learner.optimizer).__name__, [

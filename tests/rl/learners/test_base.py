@@ -31,7 +31,6 @@ def test_compile_defaults_to_no_xla_and_fit_logs_the_diagnostics(learner):
     assert int(learner.env_steps.numpy()) > 0
 
 
-
 def test_loss_scaling_is_refused_with_the_fix(learner):
     with pytest.raises(ValueError, match="float32' dtype policy"):
         learner.compile(keras.optimizers.Adam(1e-3, loss_scale_factor=128.0))
