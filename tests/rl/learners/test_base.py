@@ -7,12 +7,16 @@ from keras_meta.rl import BernoulliBanditRL2, Navigation2DMAML
 from keras_meta.rl.learners import MAMLRL, RL2, RLLearner
 
 
-@pytest.fixture(params=["rl2", "maml_rl"])
-def learner(request):
-    if request.param == "rl2":
+def small_learner(kind: str):
+    if kind == "rl2":
         return RL2(BernoulliBanditRL2(num_arms=3, num_pulls=4), hidden_units=8,
                    num_minibatches=2)
     return MAMLRL(Navigation2DMAML(max_steps=5), hidden_units=(8,), trajectories_per_task=2)
+
+
+@pytest.fixture(params=["rl2", "maml_rl"])
+def learner(request):
+    return small_learner(request.param)
 
 
 def test_learners_share_the_base(learner):
@@ -36,12 +40,11 @@ def test_loss_scaling_is_refused_with_the_fix(learner):
         learner.compile(keras.optimizers.Adam(1e-3, loss_scale_factor=128.0))
 
 
-@pytest.mark.parametrize("cls", [RL2, MAMLRL])
-def test_mixed_precision_is_refused_with_the_fix(cls):
+@pytest.mark.parametrize("kind", ["rl2", "maml_rl"])
+def test_mixed_precision_is_refused_with_the_fix(kind):
     keras.config.set_dtype_policy("mixed_float16")
     try:  # compile wraps the optimizer of a mixed_float16 model in a LossScaleOptimizer
-        learner = (RL2(BernoulliBanditRL2(num_arms=3, num_pulls=4), hidden_units=8)
-                   if cls is RL2 else MAMLRL(Navigation2DMAML(max_steps=5), hidden_units=(8,)))
+        learner = small_learner(kind)  # built under the policy, so it cannot be the fixture
         with pytest.raises(ValueError, match="LossScaleOptimizer"):
             learner.compile(keras.optimizers.Adam(1e-3))
     finally:
