@@ -5,7 +5,8 @@ Trains `keras_meta.rl.learners.RL2` (GRU, PPO + GAE, trials played inside the gr
 training seed; scores the trained policy on the same held-out tasks as the baselines (test
 split, seed 0, the same environment seed) with `keras_meta.rl.evaluate` in the numpy
 environment. The reported score is the one of *sampled* actions (the policy as trained);
-the most likely action is reported alongside. Writes the cell ``k=<k>, n=<n>`` of
+the most likely action and the paired difference from the target baseline (UCB1 of
+the baseline table) are reported alongside. Writes the cell ``k=<k>, n=<n>`` of
 docs/results/rl2.json and re-renders docs/results/rl2.md from all cells there.
 
     .venv/bin/python benchmarks/rl2_bandits.py --arms 5 --pulls 10 [--iterations 1000] \
@@ -205,15 +206,25 @@ def rollout_speed(rl2: RL2, batch: int = 1024, repeats: int = 5) -> float:
     return repeats * batch * rl2.dynamics.trial_length / (time.perf_counter() - start)
 
 
+def paired_difference(score: rl.Score, reference: rl.Score) -> rl.Score:
+    """`score` minus `reference`, task by task (both over the same tasks, in order)."""
+    return rl.Score.from_scores(score.scores - reference.scores)
+
+
 def score_text(score: rl.Score) -> str:
     digits = 2 if abs(score.mean) < 20 else 1
     return f"{score.mean:.{digits}f} ± {score.stderr:.{digits}f}"
 
 
 def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_env, env, tasks,
-             baselines: dict[str, rl.Score], notes: str = "",
+             baselines: dict[str, rl.Score], target: str, notes: str = "",
              pretrain_env=None) -> tuple[str, dict]:
-    """Trains every seed; returns the cell's markdown (a level-2 section) and its record."""
+    """Trains every seed; returns the cell's markdown (a level-2 section) and its record.
+
+    `target` names the baseline RL^2 must reach: each seed's score is also reported as a
+    paired difference from it, task by task (all agents play the same tasks with the same
+    environment seed, so equal actions draw equal rewards and the difference's standard
+    error is well below that of either score)."""
     record = environment(("numpy", "tensorflow", "keras", "tf-agents"))
     load_start = os.getloadavg()[0]
     start = time.perf_counter()
@@ -232,6 +243,10 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
         rows.append(f"| **RL^2, seed {r['seed']}, sampled actions** | "
                     f"**{score_text(r['sampled'])}** |")
         rows.append(f"| RL^2, seed {r['seed']}, most likely action | {score_text(r['mode'])} |")
+    paired = {r["seed"]: paired_difference(r["sampled"], baselines[target]) for r in runs}
+    short = target.split(",")[0]
+    rows += [f"| RL^2, seed {seed}, sampled, minus {short} (paired, task by task) | "
+             f"{score_text(diff)} |" for seed, diff in paired.items()]
     step = args.outer_step.upper()
     timing = [f"| seed | {step} iterations | first step (trace) s | training s | env steps "
               "| env steps/s, training | env steps/s, rollouts only |",
@@ -273,11 +288,12 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
         "the trained policy playing 1024 trials in one compiled `tf.while_loop` (no update)."
         "\n\n" + "\n".join(timing) + "\n\n### Learning curve\n\n" + "\n".join(curve) + "\n")
     data = {"record": record, "config": rl2_config(args), "optimizer": optimizer_text(args),
-            "batch": args.batch, "total_s": total,
+            "batch": args.batch, "total_s": total, "target": target,
             "baselines": {name: [s.mean, s.stderr] for name, s in baselines.items()},
             "runs": [{"seed": r["seed"], "iterations": r["iterations"],
                       "sampled": [r["sampled"].mean, r["sampled"].stderr],
                       "most_likely": [r["mode"].mean, r["mode"].stderr],
+                      "minus_target": [paired[r["seed"]].mean, paired[r["seed"]].stderr],
                       "train_s": r["train_s"], "first_step_s": r["first_step_s"],
                       "env_steps": r["env_steps"],
                       "rollout_steps_per_s": r["rollout_steps_per_s"],
@@ -338,13 +354,14 @@ def main() -> None:
     env = rl.BernoulliBanditRL2(k, n, batch_size=args.tasks)
     start = time.perf_counter()
     best_c = BEST_UCB1_C.get(n, 0.2)
+    target = f"UCB1 (c={best_c}), the c of the baseline table"
     baselines = {
         "Random": rl.evaluate(env, rl.RandomAgent(env.action_spec()), tasks),
         "Greedy": rl.evaluate(env, rl.GreedyBandit(), tasks),
         "Greedy, random ties": rl.evaluate(env, rl.GreedyBandit(tie_break="random"), tasks),
     }
     for c in sorted(set(UCB1_SWEEP) | {best_c}):
-        name = f"UCB1 (c={c})" + (", the c of the baseline table" if c == best_c else "")
+        name = target if c == best_c else f"UCB1 (c={c})"
         baselines[name] = rl.evaluate(env, rl.UCB1Bandit(c), tasks)
     baselines["Thompson"] = rl.evaluate(env, rl.ThompsonBandit(), tasks)
     if n <= 12:
@@ -358,7 +375,7 @@ def main() -> None:
     key = f"k={k}, n={n}" + (f", {args.label}" if args.label else "")
     text, data = run_cell(args, title=key, tasks_text=tasks_text,
                           dynamics_env=rl.BernoulliBanditRL2(k, n), env=env, tasks=tasks,
-                          baselines=baselines, notes=pretrain_text(args),
+                          baselines=baselines, target=target, notes=pretrain_text(args),
                           pretrain_env=(None if args.pretrain_pulls is None else
                                         rl.BernoulliBanditRL2(k, args.pretrain_pulls)))
     intro = ("RL^2 (`keras_meta.rl.learners.RL2`) on Bernoulli bandits of the RL^2 protocol "

@@ -51,7 +51,7 @@ def main() -> None:
     title = f"n={n} episodes" + (f", {args.label}" if args.label else "")
     _, data = run_cell(args, title=title, tasks_text=tasks_text,
                        dynamics_env=rl.TabularMDPRL2(n), env=env, tasks=tasks,
-                       baselines=baselines)
+                       baselines=baselines, target="PSRL")
     intro = ("RL^2 (`keras_meta.rl.learners.RL2`) on random tabular MDPs of the RL^2 protocol "
              "(shared/notes/meta-rl.md: S=10, A=5, R ~ N(1, 1) with unit observation noise, "
              "Dirichlet(1) transitions, episodes of 10 steps from state 0), scored on held-out "
