@@ -68,6 +68,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     add("--pretrain-pulls", type=int, default=None,
         help="first train on trials of this many pulls (bandits only), then copy the weights")
     add("--pretrain-iterations", type=int, default=200)
+    add("--pretrain-final-entropy-coefficient", type=float, default=0.0,
+        help="the pre-training's entropy weight decays linearly from 0.02 to this")
     add("--seeds", type=int, nargs="+", default=[0, 1, 2])
     add("--tasks", type=int, default=1000, help="held-out test tasks")
     add("--checkpoint-every", type=int, default=defaults.get("checkpoint_every", 50),
@@ -123,18 +125,20 @@ def pretrain_config(args: argparse.Namespace) -> dict:
     return dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units, critic=args.critic,
                 time_aware_critic=args.time_aware_critic,
                 task_aware_critic=args.task_aware_critic,
-                entropy_decay_iterations=args.pretrain_iterations)
+                entropy_decay_iterations=args.pretrain_iterations,
+                final_entropy_coefficient=args.pretrain_final_entropy_coefficient)
 
 
-def pretrain(seed: int, args: argparse.Namespace, short_env) -> RL2:
-    """RL^2 on the short trials of `short_env` (`pretrain_config`, learning rate and entropy
-    weight decayed linearly to 0 over `args.pretrain_iterations`)."""
+def pretrain(seed: int, args: argparse.Namespace, short_env) -> tuple[RL2, float]:
+    """RL^2 on the short trials of `short_env` (`pretrain_config`, learning rate decayed
+    linearly to 0 over `args.pretrain_iterations`); returns it and the policy's entropy over
+    its last iteration."""
     short = RL2(short_env, **pretrain_config(args))
     short.compile(keras.optimizers.Adam(keras.optimizers.schedules.PolynomialDecay(
         PRETRAIN_LEARNING_RATE, args.pretrain_iterations * 16, 0.0)))
-    short.fit(short.dataset(PRETRAIN_BATCH, seed=seed + 1000),
-              steps_per_epoch=args.pretrain_iterations, epochs=1, verbose=0)
-    return short
+    history = short.fit(short.dataset(PRETRAIN_BATCH, seed=seed + 1000),
+                        steps_per_epoch=args.pretrain_iterations, epochs=1, verbose=0)
+    return short, float(history.history["entropy"][-1])
 
 
 def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
@@ -142,9 +146,9 @@ def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
     """Trains one RL^2 agent; returns its curve, final held-out scores and timings."""
     keras.utils.set_random_seed(seed)
     start = time.perf_counter()
-    pre_steps = 0
+    pre_steps, pre_entropy = 0, None
     if pretrain_env is not None:
-        short = pretrain(seed, args, pretrain_env)
+        short, pre_entropy = pretrain(seed, args, pretrain_env)
         pre_steps = int(short.env_steps.numpy())
     rl2 = RL2(dynamics_env, **rl2_config(args))
     if pretrain_env is not None:
@@ -160,8 +164,8 @@ def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
     if pretrain_env is not None:
         curve.append((0, pre_steps, time.perf_counter() - start,
                       rl.evaluate(env, RL2Agent(rl2), tasks).mean))
-        print(f"  seed {seed} after pre-training: {curve[-1][3]:.3f} ({curve[-1][2]:.0f} s)",
-              flush=True)
+        print(f"  seed {seed} after pre-training: {curve[-1][3]:.3f} ({curve[-1][2]:.0f} s, "
+              f"entropy {pre_entropy:.3f})", flush=True)
     first: list[float] = []
 
     class Checkpoints(keras.callbacks.Callback):
@@ -192,7 +196,7 @@ def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
     return {"seed": seed, "first_step_s": first[0], "train_s": train_s,
             "iterations": curve[-1][0], "rollout_steps_per_s": rollout_speed(rl2),
             "env_steps": pre_steps + int(rl2.env_steps.numpy()), "curve": curve, "sampled": sampled,
-            "mode": greedy}
+            "mode": greedy, "pretrain_entropy": pre_entropy}
 
 
 def rollout_speed(rl2: RL2, batch: int = 1024, repeats: int = 5) -> float:
@@ -286,7 +290,8 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
         + f"{args.ppo_epochs} x {args.minibatches} minibatch updates and the checkpoint "
         "evaluations. Rollouts only: "
         "the trained policy playing 1024 trials in one compiled `tf.while_loop` (no update)."
-        "\n\n" + "\n".join(timing) + "\n\n### Learning curve\n\n" + "\n".join(curve) + "\n")
+        "\n\n" + "\n".join(timing) + "\n\n### Learning curve\n\n" + "\n".join(curve) + "\n"
+        + pretrain_entropy_text(runs))
     data = {"record": record, "config": rl2_config(args), "optimizer": optimizer_text(args),
             "batch": args.batch, "total_s": total, "target": target,
             "baselines": {name: [s.mean, s.stderr] for name, s in baselines.items()},
@@ -295,7 +300,7 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
                       "most_likely": [r["mode"].mean, r["mode"].stderr],
                       "minus_target": [paired[r["seed"]].mean, paired[r["seed"]].stderr],
                       "train_s": r["train_s"], "first_step_s": r["first_step_s"],
-                      "env_steps": r["env_steps"],
+                      "env_steps": r["env_steps"], "pretrain_entropy": r["pretrain_entropy"],
                       "rollout_steps_per_s": r["rollout_steps_per_s"],
                       "curve": r["curve"]} for r in runs],
             "markdown": text}
@@ -324,6 +329,15 @@ def bandit_order(key: str) -> tuple:
         return (0, 0, False, key)
     fields = dict(part.strip().split("=") for part in key.split(",")[:2])
     return (int(fields["n"]), int(fields["k"]), key.count(",") > 1, key)
+
+
+def pretrain_entropy_text(runs: list[dict]) -> str:
+    entropies = [f"seed {r['seed']}: {r['pretrain_entropy']:.3f}" for r in runs
+                 if r["pretrain_entropy"] is not None]
+    if not entropies:
+        return ""
+    return ("\nEntropy of the policy (nats per step) over the last pre-training iteration, "
+            "the start of the curve above: " + ", ".join(entropies) + ".\n")
 
 
 def pretrain_text(args: argparse.Namespace) -> str:
