@@ -69,7 +69,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
         help="first train on trials of this many pulls (bandits only), then copy the weights")
     add("--pretrain-iterations", type=int, default=200)
     add("--pretrain-final-entropy-coefficient", type=float, default=0.0,
-        help="the pre-training's entropy weight decays linearly from 0.02 to this")
+        help="with --pretrain-pulls: the pre-training's entropy weight decays linearly from "
+             f"{PRETRAIN_CONFIG['entropy_coefficient']} to this")
     add("--seeds", type=int, nargs="+", default=[0, 1, 2])
     add("--tasks", type=int, default=1000, help="held-out test tasks")
     add("--checkpoint-every", type=int, default=defaults.get("checkpoint_every", 50),
@@ -248,8 +249,8 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
                     f"**{score_text(r['sampled'])}** |")
         rows.append(f"| RL^2, seed {r['seed']}, most likely action | {score_text(r['mode'])} |")
     paired = {r["seed"]: paired_difference(r["sampled"], baselines[target]) for r in runs}
-    short = target.split(",")[0]
-    rows += [f"| RL^2, seed {seed}, sampled, minus {short} (paired, task by task) | "
+    target_label = target.split(",")[0]  # the name without its explanation, if any
+    rows += [f"| RL^2, seed {seed}, sampled, minus {target_label} (paired, task by task) | "
              f"{score_text(diff)} |" for seed, diff in paired.items()]
     step = args.outer_step.upper()
     timing = [f"| seed | {step} iterations | first step (trace) s | training s | env steps "

@@ -4,7 +4,8 @@ Trains `keras_meta.rl.learners.RL2` (GRU, PPO + GAE, trials of n episodes played
 graph) as `benchmarks/rl2_bandits.py` does, and scores it on the held-out MDPs (test split,
 seed 0, the same environment seed) against Random, PSRL, posterior-mean planning and the
 oracle that knows the MDP, all played in the numpy `TabularMDPRL2`. Reported: sampled
-actions (the policy as trained); the most likely action alongside. Writes the cell
+actions (the policy as trained); the most likely action and the paired difference from PSRL
+alongside. Writes the cell
 ``n=<n>`` of docs/results/rl2_mdps.json and re-renders docs/results/rl2_mdps.md.
 
     .venv/bin/python benchmarks/rl2_mdps.py --episodes 10 [--iterations 1000] \
