@@ -59,6 +59,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     add("--task-aware-critic", action="store_true",
         help="feed the separate critic the task's parameters (arm probabilities, MDP "
              "rewards and transitions): an asymmetric actor-critic")
+    add("--expected-rewards", action="store_true",
+        help="advantages and critic targets from each pull's expected reward (the arm's "
+             "probability, an MDP's mean reward) instead of the sampled one; also in "
+             "pre-training")
     add("--outer-step", choices=("ppo", "trpo"), default="ppo",
         help="PPO, or the paper's TRPO step on the policy (needs --critic separate; the "
              "optimizer then fits the critic on the --ppo-epochs x --minibatches updates)")
@@ -96,6 +100,8 @@ def rl2_config(args: argparse.Namespace) -> dict:
         config["time_aware_critic"] = True
     if args.task_aware_critic:
         config["task_aware_critic"] = True
+    if args.expected_rewards:
+        config["expected_rewards"] = True
     if args.outer_step != "ppo":
         config.update(outer_step=args.outer_step, max_kl=args.max_kl,
                       fisher_fraction=args.fisher_fraction)
@@ -126,6 +132,7 @@ def pretrain_config(args: argparse.Namespace) -> dict:
     return dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units, critic=args.critic,
                 time_aware_critic=args.time_aware_critic,
                 task_aware_critic=args.task_aware_critic,
+                expected_rewards=args.expected_rewards,
                 entropy_decay_iterations=args.pretrain_iterations,
                 final_entropy_coefficient=args.pretrain_final_entropy_coefficient)
 

@@ -41,6 +41,9 @@ class Rollout(NamedTuple):
         values: float32 ``[T, B]``, the critic's values (zeros for policies without one).
         rewards: float32 ``[T, B]``.
         active: float32 ``[T, B]``, 1 where the action had an effect.
+        expected_rewards: float32 ``[T, B]``, the rewards' means given task, state and
+            action (`TrialDynamics.expected_reward`), or None unless `rollout` was asked
+            for them.
     """
 
     observations: dict[str, tf.Tensor]
@@ -50,6 +53,7 @@ class Rollout(NamedTuple):
     values: tf.Tensor
     rewards: tf.Tensor
     active: tf.Tensor
+    expected_rewards: tf.Tensor | None = None
 
     def returns(self) -> tf.Tensor:
         """Undiscounted total reward of each trial, float32 ``[B]``."""
@@ -57,7 +61,8 @@ class Rollout(NamedTuple):
 
 
 def rollout(dynamics: TrialDynamics, policy_fn: PolicyFn, tasks: dict[str, tf.Tensor],
-            carry: tf.Tensor, seed: tf.Tensor, *, deterministic: bool = False) -> Rollout:
+            carry: tf.Tensor, seed: tf.Tensor, *, deterministic: bool = False,
+            expected_rewards: bool = False) -> Rollout:
     """Plays one trial per row of `tasks` with `policy_fn`, inside the graph.
 
     Args:
@@ -68,6 +73,7 @@ def rollout(dynamics: TrialDynamics, policy_fn: PolicyFn, tasks: dict[str, tf.Te
         carry: the initial carry.
         seed: int32 ``[2]`` stateless seed of the environment noise and action sampling.
         deterministic: take the distribution's mode instead of sampling.
+        expected_rewards: also record each step's `TrialDynamics.expected_reward`.
 
     Returns:
         A `Rollout` of ``T = dynamics.trial_length`` steps. No gradient flows through it.
@@ -90,6 +96,8 @@ def rollout(dynamics: TrialDynamics, policy_fn: PolicyFn, tasks: dict[str, tf.Te
         "values": array(tf.float32),
         "rewards": array(tf.float32),
     }
+    if expected_rewards:
+        arrays["expected_rewards"] = array(tf.float32)
 
     def body(t, state, observation, carry, arrays):
         params, value, carry = policy_fn(observation, carry)
@@ -100,7 +108,7 @@ def rollout(dynamics: TrialDynamics, policy_fn: PolicyFn, tasks: dict[str, tf.Te
             action = dist.sample(params, tf.random.experimental.stateless_fold_in(action_seed, t))
         noise = dynamics.noise(tf.random.experimental.stateless_fold_in(env_seed, t), batch)
         new_state, new_observation, reward = dynamics.step(tasks, state, action, noise)
-        arrays = {
+        written = {
             "observations": {k: ta.write(t, observation[k])
                              for k, ta in arrays["observations"].items()},
             "actions": arrays["actions"].write(t, action),
@@ -109,7 +117,10 @@ def rollout(dynamics: TrialDynamics, policy_fn: PolicyFn, tasks: dict[str, tf.Te
             "values": arrays["values"].write(t, tf.cast(tf.reshape(value, [batch]), tf.float32)),
             "rewards": arrays["rewards"].write(t, reward),
         }
-        return t + 1, new_state, new_observation, carry, arrays
+        if expected_rewards:
+            written["expected_rewards"] = arrays["expected_rewards"].write(
+                t, dynamics.expected_reward(tasks, state, action))
+        return t + 1, new_state, new_observation, carry, written
 
     _, _, _, _, arrays = tf.while_loop(
         lambda t, *_: t < length, body, (tf.constant(0), state, observation, carry, arrays),

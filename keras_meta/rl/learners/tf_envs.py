@@ -159,6 +159,31 @@ class TrialDynamics(abc.ABC):
                     noise: Any) -> tuple[tf.Tensor, ...]:
         """``(env, reward, task_observation, prev_action, active)`` after one step."""
 
+    def _expected_reward(self, tasks: Tasks, env: tf.Tensor, action: tf.Tensor,
+                         active: tf.Tensor) -> tf.Tensor:
+        """The reward of `action` without its noise (float32 ``(batch,)``): see
+        `expected_reward`. Families whose rewards are noisy override it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define the expected reward "
+                                  "of an action (`_expected_reward`).")
+
+    def expected_reward(self, tasks: Tasks, state: TrialState, action: tf.Tensor) -> tf.Tensor:
+        """``E[reward | task, state, action]`` of the step `step` would take.
+
+        The reward with its noise averaged out, known to the dynamics (which hold the
+        task) and never to an agent: a learner may train on it in place of the sampled
+        reward, an unbiased estimate of the same objective with less variance (see `RL2`'s
+        ``expected_rewards``). Absorbed rows (``active=0``) get 0, as in `step`.
+
+        Args:
+            tasks: dict of task tensors.
+            state: the `TrialState` the action is taken in.
+            action: int32 ``(batch,)`` or float32 ``(batch, size)`` actions.
+
+        Returns:
+            float32 ``(batch,)``.
+        """
+        return self._expected_reward(tasks, state.env, action, state.active)
+
     def reset(self, tasks: Tasks) -> tuple[TrialState, dict[str, tf.Tensor]]:
         """Starts a batch of trials (one row per task).
 
@@ -264,6 +289,9 @@ class BanditDynamics(TrialDynamics):
     def noise(self, seed, batch):
         return tf.random.stateless_uniform(tf.reshape(batch, [1]), seed, dtype=tf.float64)
 
+    def _expected_reward(self, tasks, env, action, active):
+        return tf.cast(tf.gather(tasks["probs"], action, batch_dims=1), tf.float32)
+
     def _transition(self, tasks, env, action, active, noise):
         p = tf.gather(tasks["probs"], action, batch_dims=1)
         reward = tf.cast(noise < p, tf.float32)
@@ -327,6 +355,11 @@ class MDPDynamics(TrialDynamics):
         normal_seed, uniform_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         return (tf.random.stateless_normal(tf.reshape(batch, [1]), normal_seed, dtype=tf.float64),
                 tf.random.stateless_uniform(tf.stack([batch, 1]), uniform_seed, dtype=tf.float64))
+
+    def _expected_reward(self, tasks, env, action, active):
+        rewards = tf.reshape(tasks["rewards"], [-1, self.num_states * self.num_actions])
+        return tf.cast(tf.gather(rewards, env * self.num_actions + action, batch_dims=1),
+                       tf.float32)
 
     def _transition(self, tasks, env, action, active, noise):
         normal, uniform = noise
@@ -392,6 +425,9 @@ class NavigationDynamics(TrialDynamics):
 
     def noise(self, seed, batch):
         return ()
+
+    def _expected_reward(self, tasks, env, action, active):
+        return self._transition(tasks, env, action, active, ())[1]  # no noise: the reward
 
     def _transition(self, tasks, env, action, active, noise):
         velocity = tf.clip_by_value(self.action_scale * tf.cast(action, tf.float32),

@@ -145,6 +145,35 @@ def test_entropy_decay_and_reward_scale():
     np.testing.assert_allclose(captured["returns"].numpy(), 4.0)
 
 
+def test_expected_rewards_take_the_reward_noise_out_of_the_targets():
+    """With ``expected_rewards`` the critic's targets (discount 1, lambda 1: the rewards to
+    go) are sums of the arms' probabilities, the same in every trial of a task whatever the
+    coin flips; without it they are the sampled rewards to go. The policy is fed the
+    sampled rewards either way."""
+    env = BernoulliBanditRL2(2, 6)
+    tasks = task_batch(RL2(env, hidden_units=4).dynamics, BanditTasks(np.full((64, 2), 0.5)))
+    seed = tf.constant([3, 4])
+    targets = {}
+    for expected in (False, True):
+        rl2 = RL2(env, hidden_units=4, discount=1.0, gae_lambda=1.0, expected_rewards=expected)
+        assert RL2.from_config(rl2.get_config()).expected_rewards is expected
+        trials = rl2.collect(tasks, seed, expected_rewards=expected)
+        targets[expected] = rl2.advantages(trials)[1].numpy()
+        np.testing.assert_array_equal(trials.observations["prev_reward"][1:, :, 0].numpy(),
+                                      trials.rewards[:-1].numpy())
+        if not expected:
+            to_go = np.cumsum(trials.rewards.numpy()[::-1], axis=0)[::-1]
+            np.testing.assert_allclose(targets[False], to_go, rtol=1e-6)
+    np.testing.assert_allclose(targets[True], np.repeat(0.5 * np.arange(6, 0, -1.0)[:, None],
+                                                        64, axis=1), rtol=1e-6)
+    assert targets[False][0].std() > 0.5  # the sampled returns vary from trial to trial
+    with pytest.raises(ValueError, match=r"`expected_rewards=True` needs trials collected"):
+        rl2.advantages(rl2.collect(tasks, seed))
+    rl2.compile(keras.optimizers.Adam(1e-3))
+    logs = rl2.fit(rl2.dataset(8), steps_per_epoch=1, verbose=0).history
+    assert np.isfinite(logs["value_loss"][0]) and logs["env_steps"][0] == 8 * 6
+
+
 @pytest.mark.parametrize("time_aware", [False, True], ids=["plain", "time_aware"])
 def test_separate_critic_has_its_own_gru_and_learns(time_aware):
     """critic="separate": the values come from a GRU of their own (no gradient between the

@@ -155,3 +155,38 @@ def test_rollout_records_one_trial():
     greedy = tf.function(rollout)(dynamics, policy, tasks, tf.zeros([4, 1]), tf.constant([1, 2]),
                                   deterministic=True)
     np.testing.assert_array_equal(greedy.returns().numpy(), 5.0)
+    assert trials.expected_rewards is None  # only when asked for
+    both = tf.function(rollout)(dynamics, policy, tasks, tf.zeros([4, 1]), tf.constant([1, 2]),
+                                expected_rewards=True)
+    np.testing.assert_array_equal(both.rewards.numpy(), trials.rewards.numpy())  # unchanged
+    np.testing.assert_array_equal(both.expected_rewards.numpy(), trials.rewards.numpy())
+
+
+@pytest.mark.parametrize("name,dynamics,draw_noise", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_expected_reward_is_the_mean_of_the_sampled_reward(name, dynamics, draw_noise):
+    """Over many copies of each task, the sampled reward of an action minus its
+    `expected_reward` averages to 0, from the first state and from later (random) ones;
+    where the family has no reward noise the two are equal."""
+    b, copies = 4, 2000
+    tasks = (_navigation_goals(b) if name.startswith("navigation")
+             else dynamics.sample_tasks(b, split="test", seed=1))
+    tensors = task_batch(dynamics, tasks, repeat_tasks=copies)  # copies of a task: consecutive
+    state, _ = dynamics.reset(tensors)
+    rng = np.random.default_rng(0)
+    for t in range(3):
+        action = tf.constant(np.repeat(_actions(name, rng, b, t + 1), copies, axis=0))
+        expected = dynamics.expected_reward(tensors, state, action).numpy()
+        assert expected.shape == (b * copies,) and expected.dtype == np.float32
+        noise = tf.nest.map_structure(tf.constant, draw_noise(rng, b * copies))
+        state, _, reward = dynamics.step(tensors, state, action, noise)
+        residual = (reward.numpy() - expected).reshape(b, copies)
+        if name.startswith("navigation"):
+            np.testing.assert_array_equal(residual, 0.0)
+        else:
+            assert residual.std(axis=1).min() > 0.1  # the sampled rewards are noisy...
+            error = residual.std(axis=1) / np.sqrt(copies)  # ...and unbiased around it
+            assert np.all(np.abs(residual.mean(axis=1)) < 5 * error)
+        if name == "bandit":
+            np.testing.assert_allclose(
+                expected, np.repeat(np.asarray(tasks.probs), copies, axis=0)[
+                    np.arange(b * copies), action.numpy()], rtol=1e-6)
