@@ -84,6 +84,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     add("--label", default="",
         help="a variant's name: stored as its own cell next to the main one")
     add("--out", default="docs/results")
+    add("--save-policies", default=None, metavar="DIR",
+        help="also save each seed's trained policy as DIR/<label or cell>-seed<N>.keras "
+             "(for analyses after the run; not written by default)")
 
 
 def rl2_config(args: argparse.Namespace) -> dict:
@@ -201,6 +204,12 @@ def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
     train_s = time.perf_counter() - start
     sampled = rl.evaluate(env, RL2Agent(rl2), tasks)
     greedy = rl.evaluate(env, RL2Agent(rl2, deterministic=True), tasks)
+    if args.save_policies:
+        name = "".join(c if c.isalnum() else "-" for c in args.label or "main").strip("-")
+        path = Path(args.save_policies) / f"{name}-seed{seed}.keras"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rl2.policy.save(path)
+        print(f"  seed {seed}: policy saved to {path}", flush=True)
     return {"seed": seed, "first_step_s": first[0], "train_s": train_s,
             "iterations": curve[-1][0], "rollout_steps_per_s": rollout_speed(rl2),
             "env_steps": pre_steps + int(rl2.env_steps.numpy()), "curve": curve, "sampled": sampled,
