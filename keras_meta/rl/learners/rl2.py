@@ -314,8 +314,9 @@ class RL2(RLLearner):
             sees the sampled rewards, and the scores count them. Since the expected reward
             of step t is the mean of its sampled reward given everything up to its action,
             the policy gradient stays unbiased for the same objective, with the rewards'
-            own noise taken out of the returns (Rao-Blackwellisation); on n=100 bandits
-            that noise is most of a trial return's variance. Training only, like
+            own noise taken out of the returns (Rao-Blackwellisation: noise that no
+            critic can remove, since it is drawn after the value is predicted). Training
+            only, like
             ``task_aware_critic``: it uses what the environment knows about the task.
         outer_step: ``"ppo"`` (clipped surrogate, the compiled optimizer) or ``"trpo"``
             (natural gradient in a KL trust region, as in the RL^2 paper; the compiled
