@@ -72,6 +72,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     add("--pretrain-pulls", type=int, default=None,
         help="first train on trials of this many pulls (bandits only), then copy the weights")
     add("--pretrain-iterations", type=int, default=200)
+    add("--curriculum-pulls", type=int, nargs="+", default=[],
+        help="with --pretrain-pulls: after the pre-training, train on trials of each of "
+             "these lengths in turn (e.g. 30), with the main configuration at a constant "
+             "learning rate and entropy weight, before the main run")
+    add("--curriculum-iterations", type=int, default=100,
+        help="PPO iterations of each --curriculum-pulls stage")
     add("--pretrain-final-entropy-coefficient", type=float, default=0.0,
         help="with --pretrain-pulls: the pre-training's entropy weight decays linearly from "
              f"{PRETRAIN_CONFIG['entropy_coefficient']} to this")
@@ -140,16 +146,37 @@ def pretrain_config(args: argparse.Namespace) -> dict:
                 final_entropy_coefficient=args.pretrain_final_entropy_coefficient)
 
 
-def pretrain(seed: int, args: argparse.Namespace, short_env) -> tuple[RL2, float]:
+def curriculum_config(args: argparse.Namespace) -> dict:
+    """The main configuration without its entropy decay (curriculum stages keep the
+    initial weight)."""
+    config = rl2_config(args)
+    config.pop("entropy_decay_iterations", None)
+    config.pop("final_entropy_coefficient", None)
+    return config
+
+
+def pretrain(seed: int, args: argparse.Namespace, short_env) -> tuple[RL2, float, int]:
     """RL^2 on the short trials of `short_env` (`pretrain_config`, learning rate decayed
-    linearly to 0 over `args.pretrain_iterations`); returns it and the policy's entropy over
-    its last iteration."""
+    linearly to 0 over `args.pretrain_iterations`), then on each `--curriculum-pulls`
+    length in turn (`curriculum_config`, the weights copied from stage to stage); returns
+    the last stage's agent, the policy's entropy over its last iteration and the
+    environment steps of all stages."""
     short = RL2(short_env, **pretrain_config(args))
     short.compile(keras.optimizers.Adam(keras.optimizers.schedules.PolynomialDecay(
         PRETRAIN_LEARNING_RATE, args.pretrain_iterations * 16, 0.0)))
     history = short.fit(short.dataset(PRETRAIN_BATCH, seed=seed + 1000),
                         steps_per_epoch=args.pretrain_iterations, epochs=1, verbose=0)
-    return short, float(history.history["entropy"][-1])
+    steps = int(short.env_steps.numpy())
+    for stage, pulls in enumerate(args.curriculum_pulls, 1):
+        longer = RL2(rl.BernoulliBanditRL2(short_env.num_arms, pulls),
+                     **curriculum_config(args))
+        longer.policy.set_weights(short.policy.get_weights())
+        longer.compile(keras.optimizers.Adam(args.learning_rate))
+        history = longer.fit(longer.dataset(args.batch, seed=seed + 1000 + stage),
+                             steps_per_epoch=args.curriculum_iterations, epochs=1, verbose=0)
+        steps += int(longer.env_steps.numpy())
+        short = longer
+    return short, float(history.history["entropy"][-1]), steps
 
 
 def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
@@ -159,8 +186,7 @@ def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
     start = time.perf_counter()
     pre_steps, pre_entropy = 0, None
     if pretrain_env is not None:
-        short, pre_entropy = pretrain(seed, args, pretrain_env)
-        pre_steps = int(short.env_steps.numpy())
+        short, pre_entropy, pre_steps = pretrain(seed, args, pretrain_env)
     rl2 = RL2(dynamics_env, **rl2_config(args))
     if pretrain_env is not None:
         rl2.policy.set_weights(short.policy.get_weights())
@@ -369,7 +395,19 @@ def pretrain_text(args: argparse.Namespace) -> str:
             "seed + 1000), then copies its weights into the agent trained above; iteration 0 "
             "of the learning curve is the copied policy; the pre-training's environment steps "
             "and wall time are included in the totals (and in the 'first step' column, "
-            "timed from the start of pre-training).")
+            "timed from the start of pre-training)." + curriculum_text(args))
+
+
+def curriculum_text(args: argparse.Namespace) -> str:
+    if not args.curriculum_pulls:
+        return ""
+    config = ", ".join(f"{key}={value}" for key, value in curriculum_config(args).items())
+    lengths = ", then ".join(str(p) for p in args.curriculum_pulls)
+    return (f" Between the pre-training and the main run, a curriculum: trials of {lengths} "
+            f"pulls, {args.curriculum_iterations} iterations each of {args.batch} trials "
+            f"(`RL2({config})`, Adam({args.learning_rate}) constant, task stream seed + 1000 "
+            "+ stage), the weights copied from stage to stage; its environment steps and "
+            "wall time are counted with the pre-training's.")
 
 
 def main() -> None:
@@ -380,6 +418,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.iterations % args.checkpoint_every:
         parser.error("--checkpoint-every must divide --iterations")
+    if args.curriculum_pulls and args.pretrain_pulls is None:
+        parser.error("--curriculum-pulls needs --pretrain-pulls (the stages follow it)")
     k, n = args.arms, args.pulls
     tasks = rl.sample_bandit_tasks(args.tasks, k, split="test")
     env = rl.BernoulliBanditRL2(k, n, batch_size=args.tasks)
