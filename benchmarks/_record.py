@@ -8,6 +8,15 @@ import platform
 import shlex
 import sys
 from importlib import metadata
+from pathlib import Path
+
+# A benchmark imports the keras_meta of the checkout it is run from: the repository root goes
+# first on the path, ahead of the checkout an editable install points at (a run from a
+# snapshot worktree would otherwise measure the main tree's code). Benchmarks import this
+# module before keras_meta.
+CHECKOUT = Path(__file__).resolve().parent.parent
+if str(CHECKOUT) not in sys.path:
+    sys.path.insert(0, str(CHECKOUT))
 
 
 def environment(packages=("tensorflow", "keras", "numpy")) -> dict:
