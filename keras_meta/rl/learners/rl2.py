@@ -316,8 +316,8 @@ class RL2(RLLearner):
             the policy gradient stays unbiased for the same objective, with the rewards'
             own noise taken out of the returns (Rao-Blackwellisation: noise that no
             critic can remove, since it is drawn after the value is predicted). Training
-            only, like
-            ``task_aware_critic``: it uses what the environment knows about the task.
+            only, like ``task_aware_critic``: it uses what the environment knows about the
+            task.
         outer_step: ``"ppo"`` (clipped surrogate, the compiled optimizer) or ``"trpo"``
             (natural gradient in a KL trust region, as in the RL^2 paper; the compiled
             optimizer then fits the critic only, so it needs ``critic="separate"``).
@@ -451,8 +451,7 @@ class RL2(RLLearner):
         for name, value in stats.items():
             self._trackers[name].update_state(value)
         self._trackers["trial_return"].update_state(trials.returns())
-        self.env_steps.assign_add(
-            tf.cast(tf.size(trials.rewards), "int64"))  # T * B steps
+        self.env_steps.assign_add(tf.cast(tf.size(trials.rewards), "int64"))  # T * B steps
         self.meta_iterations.assign_add(1)
         return self._logs()
 

@@ -162,7 +162,7 @@ class TrialDynamics(abc.ABC):
     def _expected_reward(self, tasks: Tasks, env: tf.Tensor, action: tf.Tensor,
                          active: tf.Tensor) -> tf.Tensor:
         """The reward of `action` without its noise (float32 ``(batch,)``): see
-        `expected_reward`. Families whose rewards are noisy override it."""
+        `expected_reward`. Each family defines it."""
         raise NotImplementedError(f"{type(self).__name__} does not define the expected reward "
                                   "of an action (`_expected_reward`).")
 
