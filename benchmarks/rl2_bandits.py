@@ -407,7 +407,8 @@ def curriculum_text(args: argparse.Namespace) -> str:
             f"pulls, {args.curriculum_iterations} iterations each of {args.batch} trials "
             f"(`RL2({config})`, Adam({args.learning_rate}) constant, task stream seed + 1000 "
             "+ stage), the weights copied from stage to stage; its environment steps and "
-            "wall time are counted with the pre-training's.")
+            "wall time are counted with the pre-training's, and the entropy given for the "
+            "pre-training is that of the last stage's last iteration.")
 
 
 def main() -> None:
@@ -420,6 +421,8 @@ def main() -> None:
         parser.error("--checkpoint-every must divide --iterations")
     if args.curriculum_pulls and args.pretrain_pulls is None:
         parser.error("--curriculum-pulls needs --pretrain-pulls (the stages follow it)")
+    if args.curriculum_iterations < 1:
+        parser.error(f"--curriculum-iterations must be >= 1, got {args.curriculum_iterations}")
     k, n = args.arms, args.pulls
     tasks = rl.sample_bandit_tasks(args.tasks, k, split="test")
     env = rl.BernoulliBanditRL2(k, n, batch_size=args.tasks)

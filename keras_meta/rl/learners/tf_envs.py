@@ -356,18 +356,20 @@ class MDPDynamics(TrialDynamics):
         return (tf.random.stateless_normal(tf.reshape(batch, [1]), normal_seed, dtype=tf.float64),
                 tf.random.stateless_uniform(tf.stack([batch, 1]), uniform_seed, dtype=tf.float64))
 
-    def _expected_reward(self, tasks, env, action, active):
+    def _mean_reward(self, tasks, env, action):
+        """R(s, a) of each row, float64 ``(batch,)``."""
         rewards = tf.reshape(tasks["rewards"], [-1, self.num_states * self.num_actions])
-        return tf.cast(tf.gather(rewards, env * self.num_actions + action, batch_dims=1),
-                       tf.float32)
+        return tf.gather(rewards, env * self.num_actions + action, batch_dims=1)
+
+    def _expected_reward(self, tasks, env, action, active):
+        return tf.cast(self._mean_reward(tasks, env, action), tf.float32)
 
     def _transition(self, tasks, env, action, active, noise):
         normal, uniform = noise
         s, a = self.num_states, self.num_actions
         index = env * a + action
-        rewards = tf.reshape(tasks["rewards"], [-1, s * a])
         cdf = tf.reshape(tasks["cdf"], [-1, s * a, s])
-        reward = tf.cast(tf.gather(rewards, index, batch_dims=1) + normal, tf.float32)
+        reward = tf.cast(self._mean_reward(tasks, env, action) + normal, tf.float32)
         row = tf.gather(cdf, index, batch_dims=1)  # (batch, S)
         state = tf.reduce_sum(tf.cast(row <= uniform, tf.int32), axis=-1)
         return (state, reward, tf.one_hot(state, s, dtype=tf.float32),
