@@ -253,14 +253,16 @@ def rollout_speed(rl2: RL2, batch: int = 1024, repeats: int = 5) -> float:
     return repeats * batch * rl2.dynamics.trial_length / (time.perf_counter() - start)
 
 
-def paired_difference(score: rl.Score, reference: rl.Score) -> rl.Score:
-    """`score` minus `reference`, task by task (both over the same tasks, in order)."""
-    return rl.Score.from_scores(score.scores - reference.scores)
-
-
-def score_text(score: rl.Score) -> str:
+def score_text(score: rl.Score | None) -> str:
+    if score is None:
+        return "-"
     digits = 2 if abs(score.mean) < 20 else 1
     return f"{score.mean:.{digits}f} ± {score.stderr:.{digits}f}"
+
+
+def score_pair(score: rl.Score) -> list:
+    """``[mean, stderr]`` of a score, for the JSON record (None without one)."""
+    return None if score is None else [score.mean, score.stderr]
 
 
 def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_env, env, tasks,
@@ -271,7 +273,9 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
     `target` names the baseline RL^2 must reach: each seed's score is also reported as a
     paired difference from it, task by task (all agents play the same tasks with the same
     environment seed, so equal actions draw equal rewards; on n=100 bandits the difference's
-    standard error is about half that of either score)."""
+    standard error is about half that of either score). Every score is also given as an
+    expected score (`rl.Score.expected`: the trial's expected rewards, e.g. the chosen arms'
+    success probabilities), whose paired difference has a smaller standard error still."""
     record = environment(("numpy", "tensorflow", "keras", "tf-agents"))
     load_start = os.getloadavg()[0]
     start = time.perf_counter()
@@ -284,16 +288,20 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
               flush=True)
     total = time.perf_counter() - start
 
-    rows = ["| agent | held-out score (mean ± s.e.) |", "|---|---|"]
-    rows += [f"| {name} | {score_text(score)} |" for name, score in baselines.items()]
+    rows = ["| agent | held-out score (mean ± s.e.) | expected score (mean ± s.e.) |",
+            "|---|---|---|"]
+    rows += [f"| {name} | {score_text(score)} | {score_text(score.expected)} |"
+             for name, score in baselines.items()]
     for r in runs:
         rows.append(f"| **RL^2, seed {r['seed']}, sampled actions** | "
-                    f"**{score_text(r['sampled'])}** |")
-        rows.append(f"| RL^2, seed {r['seed']}, most likely action | {score_text(r['mode'])} |")
-    paired = {r["seed"]: paired_difference(r["sampled"], baselines[target]) for r in runs}
+                    f"**{score_text(r['sampled'])}** | {score_text(r['sampled'].expected)} |")
+        rows.append(f"| RL^2, seed {r['seed']}, most likely action | {score_text(r['mode'])} | "
+                    f"{score_text(r['mode'].expected)} |")
+    paired = {r["seed"]: r["sampled"].minus(baselines[target]) for r in runs}
     target_label = target.split(",")[0]  # the name without its explanation, if any
     rows += [f"| RL^2, seed {seed}, sampled, minus {target_label} (paired, task by task) | "
-             f"{score_text(diff)} |" for seed, diff in paired.items()]
+             f"{score_text(diff)} | {score_text(diff.expected)} |"
+             for seed, diff in paired.items()]
     step = args.outer_step.upper()
     timing = [f"| seed | {step} iterations | first step (trace) s | training s | env steps "
               "| env steps/s, training | env steps/s, rollouts only |",
@@ -316,7 +324,9 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
                "schedules were set for the full run).")
     text = header + (
         f"{tasks_text} Reported: the policy as trained, with *sampled* actions (bold); the most "
-        "likely action alongside. Training: "
+        "likely action alongside. Expected score: the same trials scored by each step's "
+        "expected reward (a bandit arm's success probability, an MDP's mean reward), the same "
+        "mean without the rewards' own noise. Training: "
         f"`RL2({config})`, {optimizer_text(args)}, up to {args.iterations} {step} iterations of "
         f"{args.batch} trials from the train split (training seed = task-stream seed), trials "
         "played inside the graph (the family's `TrialDynamics` fused with the GRU policy in "
@@ -337,11 +347,14 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
         + pretrain_entropy_text(runs))
     data = {"record": record, "config": rl2_config(args), "optimizer": optimizer_text(args),
             "batch": args.batch, "total_s": total, "target": target,
-            "baselines": {name: [s.mean, s.stderr] for name, s in baselines.items()},
+            "baselines": {name: score_pair(s) for name, s in baselines.items()},
+            "baselines_expected": {name: score_pair(s.expected) for name, s in baselines.items()},
             "runs": [{"seed": r["seed"], "iterations": r["iterations"],
-                      "sampled": [r["sampled"].mean, r["sampled"].stderr],
-                      "most_likely": [r["mode"].mean, r["mode"].stderr],
-                      "minus_target": [paired[r["seed"]].mean, paired[r["seed"]].stderr],
+                      "sampled": score_pair(r["sampled"]),
+                      "sampled_expected": score_pair(r["sampled"].expected),
+                      "most_likely": score_pair(r["mode"]),
+                      "minus_target": score_pair(paired[r["seed"]]),
+                      "minus_target_expected": score_pair(paired[r["seed"]].expected),
                       "train_s": r["train_s"], "first_step_s": r["first_step_s"],
                       "env_steps": r["env_steps"], "pretrain_entropy": r["pretrain_entropy"],
                       "rollout_steps_per_s": r["rollout_steps_per_s"],

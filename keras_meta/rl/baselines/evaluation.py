@@ -19,18 +19,44 @@ class Score(NamedTuple):
         mean: float, the mean trial score.
         stderr: float, its standard error (sample std / sqrt(number of tasks)).
         scores: float64 array (num_tasks,), the trial score of each task, in task order.
+        expected: the same trials scored by their *expected* rewards (the sum over the
+            trial of each action's ``E[reward | task, state, action]``, see
+            `TrialEnvironment.expected_reward`), or None. Its mean estimates the same
+            quantity as `mean` without the rewards' own noise (a bandit's coin flips, an
+            MDP's reward noise), so agents compare with smaller standard errors.
     """
 
     mean: float
     stderr: float
     scores: np.ndarray
+    expected: Score | None = None
 
     @classmethod
-    def from_scores(cls, scores: Any) -> Score:
-        """Builds a `Score` from per-task trial scores."""
+    def from_scores(cls, scores: Any, expected: Any = None) -> Score:
+        """Builds a `Score` from per-task trial scores (and per-task expected scores)."""
         scores = np.asarray(scores, np.float64)
         stderr = float(scores.std(ddof=1) / np.sqrt(len(scores))) if len(scores) > 1 else 0.0
-        return cls(float(scores.mean()), stderr, scores)
+        if expected is not None:
+            expected = cls.from_scores(expected)
+            if expected.scores.shape != scores.shape:
+                raise ValueError("`expected` must have one score per task, like `scores`. "
+                                 f"Received: {expected.scores.shape} against {scores.shape}")
+        return cls(float(scores.mean()), stderr, scores, expected)
+
+    def minus(self, reference: Score) -> Score:
+        """This score minus `reference`, task by task (a paired difference: both must
+        score the same tasks in the same order); expected scores too, where both have
+        them.
+
+        Raises:
+            ValueError: if the two do not score the same number of tasks.
+        """
+        if self.scores.shape != reference.scores.shape:
+            raise ValueError("A paired difference needs scores of the same tasks. Received: "
+                             f"{self.scores.shape} against {reference.scores.shape}")
+        expected = (None if self.expected is None or reference.expected is None
+                    else self.expected.scores - reference.expected.scores)
+        return Score.from_scores(self.scores - reference.scores, expected)
 
     def __str__(self) -> str:
         return f"{self.mean:.2f} ± {self.stderr:.2f}"
@@ -80,6 +106,8 @@ def evaluate(env: TrialEnvironment, agent: TrialAgent, tasks: Any, *, seed: int 
     The tasks are played in chunks of ``env.batch_size`` rows (the last chunk padded
     with repeated tasks, whose scores are dropped). The environment is reseeded with
     `seed` (its noise and task stream restart) and its fixed tasks are restored after.
+    Where the family defines `TrialEnvironment.expected_reward`, the same trials are also
+    scored by their expected rewards (`Score.expected`).
 
     Args:
         env: a `TrialEnvironment` of the tasks' family.
@@ -110,6 +138,7 @@ def evaluate(env: TrialEnvironment, agent: TrialAgent, tasks: Any, *, seed: int 
     rng = sampler.agent_generator(seed)
     b = env.batch_size
     scores = np.empty(n)
+    expected: np.ndarray | None = np.empty(n)
     try:
         for start in range(0, n, b):
             rows = np.arange(start, start + b) % n
@@ -117,15 +146,24 @@ def evaluate(env: TrialEnvironment, agent: TrialAgent, tasks: Any, *, seed: int 
             env.set_tasks(chunk)
             agent.begin_trial(chunk, rng)
             time_step = env.reset()
-            total = np.zeros(b)
+            total, expected_total = np.zeros(b), np.zeros(b)
             while not time_step.is_last().all():
-                time_step = env.step(agent.act(time_step))
+                action = agent.act(time_step)
+                if expected is not None:
+                    mean = env.expected_reward(action)
+                    if mean is None:
+                        expected = None
+                    else:
+                        expected_total += mean
+                time_step = env.step(action)
                 total += time_step.reward
             stop = min(b, n - start)
             scores[start:start + stop] = total[:stop]
+            if expected is not None:
+                expected[start:start + stop] = expected_total[:stop]
     finally:
         env.set_tasks(previous)
-    return Score.from_scores(scores)
+    return Score.from_scores(scores, expected)
 
 
 def argmax_random_ties(values: np.ndarray, rng: np.random.Generator,

@@ -126,8 +126,11 @@ class BernoulliBanditRL2(TrialEnvironment):
     def _check_action(self, action: Any) -> np.ndarray:
         return self._check_discrete_action(action, self._num_arms)
 
+    def _mean_reward(self, action: np.ndarray) -> np.ndarray:
+        return self._probs[np.arange(self.batch_size), action]
+
     def _transition(self, action: np.ndarray, active: np.ndarray):
         b = self.batch_size
-        p = self._probs[np.arange(b), action]
+        p = self._mean_reward(action)
         reward = (self._rng.random(b) < p).astype(np.float32)
         return reward, np.zeros((b, 1), np.float32), self._one_hot(action, self._num_arms), active

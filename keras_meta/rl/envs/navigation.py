@@ -155,8 +155,16 @@ class Navigation2DMAML(TrialEnvironment):
             raise ValueError("`action` must be finite. Received: action containing NaN or inf")
         return a
 
+    def _velocity(self, action: np.ndarray, active: np.ndarray) -> np.ndarray:
+        return np.clip(self.action_scale * action, -MAX_SPEED, MAX_SPEED) * active[:, None]
+
+    def _mean_reward(self, action: np.ndarray) -> np.ndarray:
+        # The reward is deterministic: the negative distance the step would leave.
+        delta = self._position + self._velocity(action, self._active) - self._goals
+        return -np.sqrt(np.sum(delta * delta, axis=-1))
+
     def _transition(self, action: np.ndarray, active: np.ndarray):
-        velocity = np.clip(self.action_scale * action, -MAX_SPEED, MAX_SPEED) * active[:, None]
+        velocity = self._velocity(action, active)
         self._position = self._position + velocity
         delta = self._position - self._goals
         reward = np.where(active, -np.sqrt(np.sum(delta * delta, axis=-1)), 0.0)

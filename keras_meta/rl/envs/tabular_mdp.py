@@ -157,9 +157,16 @@ class TabularMDPRL2(TrialEnvironment):
     def _check_action(self, action: Any) -> np.ndarray:
         return self._check_discrete_action(action, self._num_actions)
 
+    def _index(self, action: np.ndarray) -> np.ndarray:
+        """Each row's (row, state, action) index into the flat tables."""
+        return self._row_offset + self._state * self._num_actions + action
+
+    def _mean_reward(self, action: np.ndarray) -> np.ndarray:
+        return self._rewards.take(self._index(action))
+
     def _transition(self, action: np.ndarray, active: np.ndarray):
         b = self.batch_size
-        index = self._row_offset + self._state * self._num_actions + action
+        index = self._index(action)
         reward = self._rewards.take(index) + self._rng.standard_normal(b)
         cdf = self._cdf.take(index, axis=0)  # P(s' <= j | s, a), last column exactly 1
         self._state = (cdf <= self._rng.random((b, 1))).sum(axis=-1)

@@ -186,6 +186,29 @@ class TrialEnvironment(py_environment.PyEnvironment, metaclass=abc.ABCMeta):
                     f"Received: {sampler.num_tasks(tasks)} tasks")
         self._fixed_tasks = tasks
 
+    def expected_reward(self, action: Any) -> np.ndarray | None:
+        """The mean reward each row would receive for `action` at the current step.
+
+        ``E[reward | task, state, action]``: a bandit arm's success probability, an MDP's
+        mean reward ``R(s, action)``, navigation's (deterministic) reward; 0 in rows whose
+        inner episode has ended. Nothing is stepped. `evaluate` sums it over a trial for a
+        score with the same mean as the trial's reward and none of the rewards' own noise.
+
+        Args:
+            action: a batched action, as for `step`.
+
+        Returns:
+            float64 array (batch_size,), or None if the family does not define it.
+
+        Raises:
+            ValueError: on a bad action, or when no trial is under way (call `reset`).
+        """
+        if self._tasks is None or self._t >= self.trial_length:
+            raise ValueError("`expected_reward` needs a trial under way: call `reset` first "
+                             "(and again after the trial's last step).")
+        mean = self._mean_reward(self._check_action(action))
+        return None if mean is None else np.where(self._active, mean, 0.0)
+
     # ------------------------------------------------------------ family hooks
     @abc.abstractmethod
     def _draw_tasks(self, rng: np.random.Generator, count: int) -> Any:
@@ -220,6 +243,12 @@ class TrialEnvironment(py_environment.PyEnvironment, metaclass=abc.ABCMeta):
 
     def _new_trial_tasks(self, tasks: Any) -> None:
         """Called with the tasks of each new trial, before the first `_start_episode`."""
+
+    def _mean_reward(self, action: np.ndarray) -> np.ndarray | None:
+        """``E[reward]`` of the validated `action` in every row's current state, without
+        stepping (see `expected_reward`); None (the default) if the family does not say."""
+        del action
+        return None
 
     # ------------------------------------------------------------ tf-agents hooks
     def _reset(self) -> ts.TimeStep:

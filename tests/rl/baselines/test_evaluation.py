@@ -51,6 +51,37 @@ def test_score():
     assert str(score) == "2.00 ± 0.58"
 
 
+def test_expected_score_sums_the_chosen_arms_probabilities():
+    tasks = sample_bandit_tasks(500, 4, split="test")
+
+    class AlwaysArm2:
+        def begin_trial(self, tasks, rng):
+            pass
+
+        def act(self, time_step):
+            return np.full(len(time_step.step_type), 2, np.int32)
+
+    score = evaluate(BernoulliBanditRL2(4, 30, batch_size=200), AlwaysArm2(), tasks)
+    np.testing.assert_allclose(score.expected.scores, 30 * tasks.probs[:, 2])
+    # The same mean: the two differ by the coin flips alone (variance 30 p (1 - p) a task).
+    p = tasks.probs[:, 2]
+    flips = np.sqrt(np.sum(30 * p * (1 - p))) / len(p)
+    assert abs(score.mean - score.expected.mean) < 4 * flips
+
+
+def test_paired_difference():
+    a = Score.from_scores([3.0, 5.0, 4.0], expected=[2.5, 4.5, 4.0])
+    b = Score.from_scores([1.0, 4.0, 4.0], expected=[2.0, 4.0, 3.0])
+    diff = a.minus(b)
+    np.testing.assert_array_equal(diff.scores, [2.0, 1.0, 0.0])
+    np.testing.assert_array_equal(diff.expected.scores, [0.5, 0.5, 1.0])
+    assert Score.from_scores([1.0, 2.0, 3.0]).minus(b).expected is None
+    with pytest.raises(ValueError, match="same tasks"):
+        a.minus(Score.from_scores([1.0, 2.0]))
+    with pytest.raises(ValueError, match="one score per task"):
+        Score.from_scores([1.0, 2.0], expected=[1.0])
+
+
 def test_random_agent_covers_the_action_space():
     env = BernoulliBanditRL2(4, 1, batch_size=4000)
     agent = RandomAgent(env.action_spec())

@@ -9,6 +9,7 @@ from tf_agents.trajectories import time_step as ts
 from keras_meta.rl import (
     BernoulliBanditRL2,
     Navigation2DMAML,
+    NavigationTasks,
     TabularMDPRL2,
     num_tasks,
     take_tasks,
@@ -144,3 +145,37 @@ def test_bad_action_shape(name, make, length, horizon, action):
     env.reset()
     with pytest.raises(ValueError, match=r"`action` must have shape .*Received: action.shape"):
         env.step(action(4))
+
+
+@pytest.mark.parametrize("name,make,length,horizon,action", FAMILIES, ids=IDS)
+def test_expected_reward_is_the_mean_of_the_step_reward(name, make, length, horizon, action):
+    env = make(batch_size=4000, seed=3)
+    with pytest.raises(ValueError, match="call `reset` first"):
+        env.expected_reward(action(4000))
+    env.reset()
+    a = action(4000)
+    for _ in range(length):
+        mean = env.expected_reward(a)
+        np.testing.assert_array_equal(env.expected_reward(a), mean)  # nothing stepped
+        assert mean.shape == (4000,)
+        reward = env.step(a).reward
+        if name == "navigation":  # deterministic: the reward itself
+            np.testing.assert_allclose(reward, mean, rtol=1e-6, atol=1e-6)
+        else:  # unit-variance noise at most: the mean of 4000 differences is within 0.1
+            assert abs(np.mean(reward - mean)) < 0.1
+    with pytest.raises(ValueError, match="call `reset` first"):
+        env.expected_reward(a)
+
+
+def test_expected_reward_is_zero_after_the_goal():
+    goals = np.array([[0.05, 0.05], [0.5, 0.5]])
+    env = Navigation2DMAML(num_episodes=1, max_steps=5, batch_size=2,
+                           tasks=NavigationTasks(goals))
+    env.reset()
+    step = np.full((2, 2), 0.05, np.float32)
+    np.testing.assert_allclose(env.expected_reward(step), [0.0, -np.sqrt(2) * 0.45],
+                               atol=1e-6)
+    env.step(step)  # row 0 reaches its goal and stops; row 1 goes on
+    mean = env.expected_reward(step)
+    assert mean[0] == 0.0
+    np.testing.assert_allclose(mean[1], -np.sqrt(2) * 0.4, atol=1e-6)
