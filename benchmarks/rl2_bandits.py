@@ -41,6 +41,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     add("--final-learning-rate", type=float, default=defaults.get("final_learning_rate"),
         help="decay the learning rate linearly to this over --iterations (default: constant)")
     add("--hidden-units", type=int, default=defaults.get("hidden_units", 64))
+    add("--encoder-units", type=int, nargs="+", default=[], metavar="N",
+        help="ReLU layers of these widths between the step inputs and the GRU (and the "
+             "separate critic's GRU); none by default, as in the RL^2 paper")
     add("--discount", type=float, default=defaults.get("discount", 1.0))
     add("--gae-lambda", type=float, default=defaults.get("gae_lambda", 0.3))
     add("--ppo-epochs", type=int, default=defaults.get("ppo_epochs", 4))
@@ -101,6 +104,8 @@ def rl2_config(args: argparse.Namespace) -> dict:
               "ppo_epochs": args.ppo_epochs, "num_minibatches": args.minibatches,
               "entropy_coefficient": args.entropy_coefficient, "value_coefficient": 0.5,
               "max_grad_norm": 1.0}
+    if args.encoder_units:
+        config["encoder_units"] = list(args.encoder_units)
     if args.reward_scale != 1.0:
         config["reward_scale"] = args.reward_scale
     if args.critic != "shared":
@@ -138,7 +143,8 @@ PRETRAIN_LEARNING_RATE = 3e-3
 
 def pretrain_config(args: argparse.Namespace) -> dict:
     """`PRETRAIN_CONFIG` with the trained agent's size and critic (its weights are copied)."""
-    return dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units, critic=args.critic,
+    return dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units,
+                encoder_units=list(args.encoder_units), critic=args.critic,
                 time_aware_critic=args.time_aware_critic,
                 task_aware_critic=args.task_aware_critic,
                 expected_rewards=args.expected_rewards,

@@ -27,14 +27,16 @@ def play(step, policy, steps=12, batch=3, seed=0):
     return outputs
 
 
-@pytest.mark.parametrize(("distribution", "critic"),
-                         [(distributions.Categorical(5), "shared"),
-                          (distributions.DiagonalGaussian(2), "separate")])
-def test_policy_step_exports_and_runs_a_trial_like_the_policy(tmp_path, distribution, critic):
+@pytest.mark.parametrize(("distribution", "critic", "encoder"),
+                         [(distributions.Categorical(5), "shared", ()),
+                          (distributions.DiagonalGaussian(2), "separate", (8,))])
+def test_policy_step_exports_and_runs_a_trial_like_the_policy(tmp_path, distribution, critic,
+                                                              encoder):
     """A separate critic is not part of the acting step: the exported state stays the
-    policy's GRU state."""
+    policy's GRU state (and an input encoder is part of the step)."""
     size = distribution.param_size if distribution.discrete else 2
-    policy = RL2Policy(3, size, distribution, hidden_units=16, critic=critic)
+    policy = RL2Policy(3, size, distribution, hidden_units=16, critic=critic,
+                       encoder_units=encoder)
     result = export.export_policy(policy, tmp_path, "rl2", formats="savedmodel")
     assert result.parity.worst <= 1e-4
     fn = tf.saved_model.load(str(result.path)).signatures["serving_default"]

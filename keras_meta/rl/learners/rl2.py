@@ -60,6 +60,11 @@ class RL2Policy(keras.Model):
             task features (``observations["task"]`` in `unroll` and `critic_values`): an
             asymmetric actor-critic, see `RL2`'s ``task_aware_critic``. Needs
             ``critic="separate"``.
+        encoder_units: widths of ReLU layers between the step inputs and the GRU (empty:
+            the GRU reads the inputs directly, as in the RL^2 paper). They let the GRU
+            read products of inputs, e.g. "arm i paid" = ``prev_action[i] * prev_reward``,
+            which its gates can form only indirectly. A separate critic gets an encoder of
+            its own, of the same widths.
 
     Raises:
         ValueError: on a bad argument.
@@ -77,6 +82,7 @@ class RL2Policy(keras.Model):
                  distribution: distributions.Distribution | dict, hidden_units: int = 64,
                  initial_std: float = 1.0, critic: str = "shared",
                  time_aware_critic: bool = False, critic_task_size: int = 0,
+                 encoder_units: tuple[int, ...] | list[int] = (),
                  name: str = "rl2_policy", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         if critic not in CRITICS:
@@ -97,6 +103,12 @@ class RL2Policy(keras.Model):
         self.distribution = distributions.get(distribution)
         self.initial_std = float(initial_std)
         self.critic = critic
+        if isinstance(encoder_units, (int, str)) or not hasattr(encoder_units, "__iter__"):
+            raise ValueError("`encoder_units` must be a list of layer widths (ints >= 1). "
+                             f"Received: encoder_units={encoder_units!r}")
+        self.encoder_units = tuple(sampler.check_int("encoder_units", u, 1)
+                                   for u in encoder_units)
+        self.encoder = self._encoder("encoder")
         self.cell = keras.layers.GRUCell(self.hidden_units, name="gru")
         if self.distribution.discrete:
             self.head = self.distribution.head()
@@ -105,21 +117,36 @@ class RL2Policy(keras.Model):
         self.value_head = keras.layers.Dense(1, name="value")
         self.critic_cell = (keras.layers.GRUCell(self.hidden_units, name="critic_gru")
                             if critic == "separate" else None)
+        self.critic_encoder = self._encoder("critic_encoder") if critic == "separate" else []
         first = {k: v[None] for k, v in zip(POLICY_INPUTS, self.first_inputs(1))}
         if self.critic_task_size:
             first[TASK_KEY] = tf.zeros([1, 1, self.critic_task_size])
         self.unroll(first)
         self.built = True  # every weight exists now (saving and export check this flag)
 
+    def _encoder(self, prefix: str) -> list[keras.layers.Dense]:
+        return [keras.layers.Dense(units, activation="relu", name=f"{prefix}_{i}")
+                for i, units in enumerate(self.encoder_units)]
+
+    @staticmethod
+    def _encode(layers: list[keras.layers.Dense], x: tf.Tensor) -> tf.Tensor:
+        for layer in layers:
+            x = layer(x)
+        return x
+
     @property
     def actor_variables(self) -> list:
-        """The trainable weights that shape the actions: the GRU and the action head."""
-        return self.cell.trainable_variables + self.head.trainable_variables
+        """The trainable weights that shape the actions: encoder, GRU and action head."""
+        return ([w for layer in self.encoder for w in layer.trainable_variables]
+                + self.cell.trainable_variables + self.head.trainable_variables)
 
     @property
     def critic_variables(self) -> list:
-        """The trainable weights only the value uses: its head (and a separate GRU)."""
-        own = [] if self.critic_cell is None else self.critic_cell.trainable_variables
+        """The trainable weights only the value uses: its head (and a separate encoder and
+        GRU)."""
+        own = [] if self.critic_cell is None else (
+            [w for layer in self.critic_encoder for w in layer.trainable_variables]
+            + self.critic_cell.trainable_variables)
         return own + self.value_head.trainable_variables
 
     @property
@@ -166,7 +193,8 @@ class RL2Policy(keras.Model):
             ``(params, new_state)``: the distribution parameters (logits, or
             ``concat(mean, log_std)``) and the next hidden state.
         """
-        h, _ = self.cell(self._inputs(observation, prev_action, prev_reward, done), [state])
+        x = self._encode(self.encoder, self._inputs(observation, prev_action, prev_reward, done))
+        h, _ = self.cell(x, [state])
         return self.head(h), h
 
     def unroll(self, observations: dict[str, tf.Tensor],
@@ -204,11 +232,12 @@ class RL2Policy(keras.Model):
         return self.value_head(self._critic_hidden(x, observations))[..., 0]
 
     def _hidden(self, x: tf.Tensor, state: tf.Tensor) -> tf.Tensor:
+        x = self._encode(self.encoder, x)  # all steps at once, outside the scan
         return tf.scan(lambda h, x_t: self.cell(x_t, [h])[0], x, initializer=state)
 
     def _critic_hidden(self, x: tf.Tensor, observations: dict[str, tf.Tensor]) -> tf.Tensor:
-        return tf.scan(lambda h, x_t: self.critic_cell(x_t, [h])[0],
-                       self._critic_inputs(x, observations),
+        x = self._encode(self.critic_encoder, self._critic_inputs(x, observations))
+        return tf.scan(lambda h, x_t: self.critic_cell(x_t, [h])[0], x,
                        initializer=self.initial_state(tf.shape(x)[1]))
 
     def _critic_inputs(self, x: tf.Tensor, observations: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -236,7 +265,8 @@ class RL2Policy(keras.Model):
                 "distribution": self.distribution.get_config(),
                 "hidden_units": self.hidden_units, "initial_std": self.initial_std,
                 "critic": self.critic, "time_aware_critic": self.time_aware_critic,
-                "critic_task_size": self.critic_task_size, "name": self.name}
+                "critic_task_size": self.critic_task_size,
+                "encoder_units": list(self.encoder_units), "name": self.name}
 
 
 @keras.saving.register_keras_serializable(package="keras_meta")
@@ -276,6 +306,8 @@ class RL2(RLLearner):
             (`BernoulliBanditRL2`, `TabularMDPRL2`, `Navigation2DMAML`, whose trial
             shape is copied) or a dynamics config dict.
         hidden_units: int >= 1, GRU units.
+        encoder_units: widths of ReLU layers between the step inputs and the GRU (see
+            `RL2Policy`); empty by default.
         discount: float in [0, 1], ``gamma`` of the advantages.
         gae_lambda: float in [0, 1].
         clip_ratio: float > 0, PPO's ``eps``.
@@ -351,7 +383,8 @@ class RL2(RLLearner):
     """
 
     def __init__(self, dynamics: tf_envs.TrialDynamics | Any, *, hidden_units: int = 64,
-                 discount: float = 0.99, gae_lambda: float = 0.95, clip_ratio: float = 0.2,
+                 encoder_units: tuple[int, ...] | list[int] = (), discount: float = 0.99,
+                 gae_lambda: float = 0.95, clip_ratio: float = 0.2,
                  ppo_epochs: int = 4, num_minibatches: int = 4,
                  entropy_coefficient: float = 0.01, value_coefficient: float = 0.5,
                  max_grad_norm: float | None = 1.0, initial_std: float = 1.0,
@@ -403,7 +436,8 @@ class RL2(RLLearner):
                                 self.dynamics.distribution, hidden_units, initial_std,
                                 critic=critic, time_aware_critic=time_aware_critic,
                                 critic_task_size=(self.dynamics.task_feature_size
-                                                  if task_aware_critic else 0))
+                                                  if task_aware_critic else 0),
+                                encoder_units=encoder_units)
         self.built = True
 
     # ------------------------------------------------------------------ data
@@ -647,6 +681,7 @@ class RL2(RLLearner):
 
     def get_config(self) -> dict:
         return {"dynamics": self.dynamics.get_config(), "hidden_units": self.policy.hidden_units,
+                "encoder_units": list(self.policy.encoder_units),
                 "discount": self.discount, "gae_lambda": self.gae_lambda,
                 "clip_ratio": self.clip_ratio, "ppo_epochs": self.ppo_epochs,
                 "num_minibatches": self.num_minibatches,

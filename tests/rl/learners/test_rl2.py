@@ -219,6 +219,52 @@ def test_separate_critic_has_its_own_gru_and_learns(time_aware):
     assert abs(float(tf.reduce_mean(start_values) - tf.reduce_mean(trials.returns()))) < 0.5
 
 
+@pytest.mark.parametrize("critic", ["shared", "separate"])
+def test_encoder_layers_feed_the_gru(critic, tmp_path):
+    """encoder_units: ReLU layers between the inputs and the GRU, in acting, unrolling,
+    saving and the actor/critic split (a separate critic gets its own)."""
+    dist = distributions.Categorical(4)
+    policy = RL2Policy(1, 4, dist, hidden_units=8, critic=critic, encoder_units=[16, 8])
+    plain = RL2Policy(1, 4, dist, hidden_units=8, critic=critic)
+    encoders = 2 if critic == "separate" else 1
+    assert len(policy.trainable_variables) == len(plain.trainable_variables) + 4 * encoders
+    # The GRU reads the encoder's 8 outputs, not the 7 inputs.
+    assert tuple(policy.cell.kernel.shape) == (8, 24)
+    seq = {k: tf.constant(v) for k, v in _sequence().items()}
+    params, values, final = policy.unroll(seq)
+    state = policy.initial_state(3)
+    for t in range(6):
+        step_params, state = policy.step(*(seq[k][t] for k in POLICY_INPUTS), state)
+        np.testing.assert_allclose(params[t].numpy(), step_params.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(final.numpy(), state.numpy(), rtol=1e-5, atol=1e-6)
+    actor, critic_vars = policy.actor_variables, policy.critic_variables
+    assert {v.path for v in actor + critic_vars} == {v.path for v in policy.trainable_variables}
+    assert any("encoder_0" in v.path and "critic" not in v.path for v in actor)
+    if critic == "separate":
+        assert any("critic_encoder_0" in v.path for v in critic_vars)
+        with tf.GradientTape() as tape:
+            critic_loss = tf.reduce_sum(policy.unroll(seq)[1] ** 2)
+        assert all(g is None for g in tape.gradient(critic_loss, actor))
+    policy.save(tmp_path / "policy.keras")
+    loaded = keras.saving.load_model(tmp_path / "policy.keras")
+    assert loaded.encoder_units == (16, 8)
+    again = loaded.unroll(seq)
+    np.testing.assert_allclose(again[0].numpy(), params.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(again[1].numpy(), values.numpy(), rtol=1e-6)
+    for bad in [16, [0], ["8"]]:
+        with pytest.raises(ValueError, match="encoder_units"):
+            RL2Policy(1, 4, dist, encoder_units=bad)
+    if critic == "shared":
+        return  # learning is checked once, with the critic the n=100 runs use
+
+    rl2 = RL2(BernoulliBanditRL2(num_arms=5, num_pulls=10), hidden_units=32, discount=1.0,
+              gae_lambda=0.3, critic=critic, encoder_units=(32,))
+    assert RL2.from_config(rl2.get_config()).get_config() == rl2.get_config()
+    rl2.compile(keras.optimizers.Adam(6e-3))
+    history = rl2.fit(rl2.dataset(256, seed=0), steps_per_epoch=25, epochs=3, verbose=0).history
+    assert history["trial_return"][-1] > history["trial_return"][0] + 0.3, history
+
+
 def test_task_aware_critic_reads_the_task_and_the_policy_does_not():
     """critic_task_size: the critic's GRU is also fed the task features, so the same history
     gets other values in another task while the policy's outputs stay the same."""
