@@ -143,13 +143,15 @@ PRETRAIN_LEARNING_RATE = 3e-3
 
 def pretrain_config(args: argparse.Namespace) -> dict:
     """`PRETRAIN_CONFIG` with the trained agent's size and critic (its weights are copied)."""
-    return dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units,
-                encoder_units=list(args.encoder_units), critic=args.critic,
-                time_aware_critic=args.time_aware_critic,
-                task_aware_critic=args.task_aware_critic,
-                expected_rewards=args.expected_rewards,
-                entropy_decay_iterations=args.pretrain_iterations,
-                final_entropy_coefficient=args.pretrain_final_entropy_coefficient)
+    config = dict(PRETRAIN_CONFIG, hidden_units=args.hidden_units, critic=args.critic,
+                  time_aware_critic=args.time_aware_critic,
+                  task_aware_critic=args.task_aware_critic,
+                  expected_rewards=args.expected_rewards,
+                  entropy_decay_iterations=args.pretrain_iterations,
+                  final_entropy_coefficient=args.pretrain_final_entropy_coefficient)
+    if args.encoder_units:
+        config["encoder_units"] = list(args.encoder_units)
+    return config
 
 
 def curriculum_config(args: argparse.Namespace) -> dict:
