@@ -268,7 +268,7 @@ def score_text(score: rl.Score | None) -> str:
     return f"{score.mean:.{digits}f} ± {score.stderr:.{digits}f}"
 
 
-def score_pair(score: rl.Score) -> list:
+def score_pair(score: rl.Score | None) -> list | None:
     """``[mean, stderr]`` of a score, for the JSON record (None without one)."""
     return None if score is None else [score.mean, score.stderr]
 
@@ -283,7 +283,7 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
     environment seed, so equal actions draw equal rewards; on n=100 bandits the difference's
     standard error is about half that of either score). Every score is also given as an
     expected score (`rl.Score.expected`: the trial's expected rewards, e.g. the chosen arms'
-    success probabilities), whose paired difference has a smaller standard error still."""
+    success probabilities), the same mean without the rewards' own noise."""
     record = environment(("numpy", "tensorflow", "keras", "tf-agents"))
     load_start = os.getloadavg()[0]
     start = time.perf_counter()

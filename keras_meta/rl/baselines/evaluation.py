@@ -23,7 +23,10 @@ class Score(NamedTuple):
             trial of each action's ``E[reward | task, state, action]``, see
             `TrialEnvironment.expected_reward`), or None. Its mean estimates the same
             quantity as `mean` without the rewards' own noise (a bandit's coin flips, an
-            MDP's reward noise), so agents compare with smaller standard errors.
+            MDP's reward noise). A paired difference (`minus`) of two agents does not
+            necessarily get a smaller standard error from it: once their actions diverge,
+            most of its spread comes from the different actions (measured on n=100
+            bandits, docs/results/rl2.md).
     """
 
     mean: float

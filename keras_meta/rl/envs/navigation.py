@@ -158,16 +158,20 @@ class Navigation2DMAML(TrialEnvironment):
     def _velocity(self, action: np.ndarray, active: np.ndarray) -> np.ndarray:
         return np.clip(self.action_scale * action, -MAX_SPEED, MAX_SPEED) * active[:, None]
 
-    def _mean_reward(self, action: np.ndarray) -> np.ndarray:
-        # The reward is deterministic: the negative distance the step would leave.
-        delta = self._position + self._velocity(action, self._active) - self._goals
+    def _reward(self, position: np.ndarray) -> np.ndarray:
+        """The negative distance of `position` to each row's goal."""
+        delta = position - self._goals
         return -np.sqrt(np.sum(delta * delta, axis=-1))
+
+    def _mean_reward(self, action: np.ndarray) -> np.ndarray:
+        # Deterministic: the reward of the position the step would reach.
+        return self._reward(self._position + self._velocity(action, self._active))
 
     def _transition(self, action: np.ndarray, active: np.ndarray):
         velocity = self._velocity(action, active)
         self._position = self._position + velocity
         delta = self._position - self._goals
-        reward = np.where(active, -np.sqrt(np.sum(delta * delta, axis=-1)), 0.0)
+        reward = np.where(active, self._reward(self._position), 0.0)
         reached = np.all(np.abs(delta) < GOAL_TOLERANCE, axis=-1)
         return (reward.astype(np.float32), self._position.astype(np.float32),
                 velocity.astype(np.float32), active & ~reached)
