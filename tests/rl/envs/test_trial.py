@@ -154,6 +154,7 @@ def test_expected_reward_is_the_mean_of_the_step_reward(name, make, length, hori
         env.expected_reward(action(4000))
     env.reset()
     a = action(4000)
+    means, rewards = [], []
     for _ in range(length):
         mean = env.expected_reward(a)
         np.testing.assert_array_equal(env.expected_reward(a), mean)  # nothing stepped
@@ -163,6 +164,14 @@ def test_expected_reward_is_the_mean_of_the_step_reward(name, make, length, hori
             np.testing.assert_allclose(reward, mean, rtol=1e-6, atol=1e-6)
         else:  # unit-variance noise at most: the mean of 4000 differences is within 0.1
             assert abs(np.mean(reward - mean)) < 0.1
+        means.append(mean)
+        rewards.append(reward)
+    # A mean read at the wrong arm or state would still average right over random tasks;
+    # it would not predict each row's reward: the regression slope of reward on it is ~1
+    # when it is right and ~0 when it is not.
+    means, rewards = np.concatenate(means), np.concatenate(rewards)
+    slope = np.cov(means, rewards)[0, 1] / np.var(means, ddof=1)
+    assert abs(slope - 1.0) < 0.1, slope
     with pytest.raises(ValueError, match="call `reset` first"):
         env.expected_reward(a)
 
