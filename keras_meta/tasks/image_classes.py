@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -28,18 +28,24 @@ class ImageClassTasks(TaskDistribution):
         ways: classes per episode.
         shots: support images per class.
         queries: query images per class.
-        augment: ``"rotate90"`` also rotates all images of an episode by a random multiple of
-            90 degrees (training split only); ``None`` for none.
+        augment: training-split augmentation, a name or a list of names applied in order:
+            ``"rotate90"`` rotates all images of an episode by one random multiple of 90
+            degrees (a new class for the episode, as with Omniglot's rotation classes);
+            ``"shift"`` translates every image independently by up to ``max_shift`` pixels
+            each way, filling the border by mirroring it. ``None`` for none. Validation
+            and test episodes are never augmented.
+        max_shift: largest translation of ``"shift"``, in pixels.
         name: name of the task family, recorded with results.
     """
 
     def __init__(self, pools: Mapping[str, ClassImages], ways: int = 5, shots: int = 1,
-                 queries: int = 15, augment: str | None = None, name: str = "images"):
+                 queries: int = 15, augment: str | Sequence[str] | None = None,
+                 max_shift: int = 2, name: str = "images"):
         ways = check_int("ways", ways, 2)
         shots = check_int("shots", shots, 1)
         queries = check_int("queries", queries, 1)
-        if augment not in (None, "rotate90"):
-            raise ValueError(f"`augment` must be None or 'rotate90'. Received: {augment!r}")
+        augment = _augmentations(augment)
+        max_shift = check_int("max_shift", max_shift, 1)
         unknown = set(pools) - set(SPLITS)
         if unknown or not pools:
             raise ValueError(f"`pools` keys must be among {SPLITS}. Received: {sorted(pools)}")
@@ -52,6 +58,9 @@ class ImageClassTasks(TaskDistribution):
         shapes = {pool.image_shape for pool in pools.values()}
         if len(shapes) != 1:
             raise ValueError(f"All pools must have the same image shape. Received: {shapes}")
+        if "shift" in augment and max_shift >= min(next(iter(shapes))[:2]):
+            raise ValueError(f"`max_shift` must be smaller than the images' side "
+                             f"{min(next(iter(shapes))[:2])}. Received: max_shift={max_shift}")
         need = shots + queries
         for split, pool in pools.items():
             if pool.num_classes < ways:
@@ -64,7 +73,8 @@ class ImageClassTasks(TaskDistribution):
                     f"{pool.images_per_class[short[0]]} images, fewer than shots + queries = "
                     f"{need}. Lower shots/queries or drop such classes.")
         self.pools = dict(pools)
-        self.ways, self.shots, self.queries, self.augment = ways, shots, queries, augment
+        self.ways, self.shots, self.queries = ways, shots, queries
+        self.augment, self.max_shift = augment, max_shift
         self.name = name
         self.spec = EpisodeSpec(x_shape=next(iter(shapes)), support_size=ways * shots,
                                 query_size=ways * queries, num_classes=ways)
@@ -84,9 +94,15 @@ class ImageClassTasks(TaskDistribution):
         order = tf.argsort(tf.where(valid, noise, 2.0), axis=1)[:, : self.shots + self.queries]
         picked = tf.gather(tf.gather(members, classes), order, batch_dims=1)  # [ways, s+q]
         x = tf.cast(tf.gather(images, picked), tf.float32) / 255.0
-        if self.augment == "rotate90" and split == "train":
-            turns = tf.random.stateless_uniform([], aug_seed, 0, 4, dtype=tf.int32)
-            x = tf.image.rot90(tf.reshape(x, (-1,) + self.spec.x_shape), turns)
+        if self.augment and split == "train":
+            x = tf.reshape(x, (-1,) + self.spec.x_shape)
+            seeds = tf.random.experimental.stateless_split(aug_seed, num=len(self.augment))
+            for name, op_seed in zip(self.augment, tf.unstack(seeds)):
+                if name == "rotate90":
+                    turns = tf.random.stateless_uniform([], op_seed, 0, 4, dtype=tf.int32)
+                    x = tf.image.rot90(x, turns)
+                else:
+                    x = _shift(x, self.max_shift, op_seed)
             x = tf.reshape(x, (self.ways, self.shots + self.queries) + self.spec.x_shape)
         labels = tf.range(self.ways, dtype=tf.int32)[:, None]
         support_x = tf.reshape(x[:, : self.shots], (-1,) + self.spec.x_shape)
@@ -97,9 +113,33 @@ class ImageClassTasks(TaskDistribution):
 
     def get_config(self) -> dict:
         return {"ways": self.ways, "shots": self.shots, "queries": self.queries,
-                "augment": self.augment,
+                "augment": list(self.augment), "max_shift": self.max_shift,
                 "pools": {s: _plain(p.metadata) | {"classes": p.num_classes}
                           for s, p in self.pools.items()}}
+
+
+AUGMENTATIONS = ("rotate90", "shift")
+
+
+def _augmentations(augment) -> tuple[str, ...]:
+    names = (augment,) if isinstance(augment, str) else tuple(augment or ())
+    if any(name not in AUGMENTATIONS for name in names):
+        raise ValueError(f"`augment` must be None, one of {AUGMENTATIONS} or a list of them. "
+                         f"Received: {augment!r}")
+    return names
+
+
+def _shift(x: tf.Tensor, max_shift: int, seed: tf.Tensor) -> tf.Tensor:
+    """Translates each image of ``[n, h, w, c]`` by its own random offset in
+    ``[-max_shift, max_shift]`` per axis; the border is mirrored (background stays background)."""
+    n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
+    m = max_shift
+    padded = tf.pad(x, [[0, 0], [m, m], [m, m], [0, 0]], mode="SYMMETRIC")
+    start = tf.random.stateless_uniform([n, 2], seed, 0, 2 * m + 1, dtype=tf.int32)
+    rows = start[:, :1] + tf.range(h)[None]  # [n, h]
+    cols = start[:, 1:] + tf.range(w)[None]  # [n, w]
+    x = tf.gather(padded, rows, axis=1, batch_dims=1)  # [n, h, w + 2m, c]
+    return tf.gather(x, cols, axis=2, batch_dims=1)
 
 
 def _plain(value):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from keras_meta.datasets import load_omniglot
 from keras_meta.tasks.image_classes import ImageClassTasks
 
@@ -20,12 +22,13 @@ class Omniglot(ImageClassTasks):
         root: a folder with ``images_background.zip``, ``images_evaluation.zip`` (and
             ``splits/``); default the copy shipped with keras-meta.
         seed: seed of the ``"maml"`` character split.
-        augment: see `ImageClassTasks`.
+        augment, max_shift: training-split augmentation, see `ImageClassTasks`.
     """
 
     def __init__(self, ways: int = 5, shots: int = 1, queries: int = 15, *,
                  split: str = "vinyals", train_subset: str = "train", image_size: int = 28,
-                 root=None, cache_dir=None, seed: int = 0, augment: str | None = None):
+                 root=None, cache_dir=None, seed: int = 0,
+                 augment: str | Sequence[str] | None = None, max_shift: int = 2):
         if train_subset not in ("train", "trainval"):
             raise ValueError("`train_subset` must be 'train' or 'trainval'. "
                              f"Received: {train_subset!r}")
@@ -35,7 +38,8 @@ class Omniglot(ImageClassTasks):
                  "test": load_omniglot(subset="test", **kwargs)}
         if train_subset == "train":
             pools["val"] = load_omniglot(subset="val", **kwargs)
-        super().__init__(pools, ways, shots, queries, augment=augment, name=f"omniglot-{split}")
+        super().__init__(pools, ways, shots, queries, augment=augment, max_shift=max_shift,
+                         name=f"omniglot-{split}")
         self.split_name, self.train_subset = split, train_subset
         self.image_size, self.seed = image_size, seed
 

@@ -80,11 +80,48 @@ def test_rotation_augmentation_only_on_train():
     assert not all(ids_ok)  # rotated images no longer carry the marker in the corner
 
 
+def _offsets(plain, shifted, m):
+    """The (dy, dx) with which `shifted` is `plain` translated (mirrored border), or None."""
+    padded = np.pad(plain, [(m, m), (m, m), (0, 0)], mode="symmetric")
+    h, w = plain.shape[:2]
+    for dy in range(2 * m + 1):
+        for dx in range(2 * m + 1):
+            if np.array_equal(padded[dy : dy + h, dx : dx + w], shifted):
+                return dy - m, dx - m
+    return None
+
+
+def test_shift_augmentation_translates_each_training_image():
+    pools = {"train": pool(12, 7, "a", size=8), "test": pool(8, 7, "c", size=8, seed=2)}
+    shifted = ImageClassTasks(pools, 3, 2, 3, augment="shift", max_shift=2)
+    plain = ImageClassTasks(pools, 3, 2, 3)
+    np.testing.assert_array_equal(shifted.episodes("test", 4, seed=1).query_x,
+                                  plain.episodes("test", 4, seed=1).query_x)
+    a, b = shifted.episodes("train", 4, seed=1), plain.episodes("train", 4, seed=1)
+    offsets = [_offsets(p, s, 2)
+               for p, s in zip(np.concatenate([b.support_x, b.query_x], 1).reshape(-1, 8, 8, 1),
+                               np.concatenate([a.support_x, a.query_x], 1).reshape(-1, 8, 8, 1))]
+    assert None not in offsets  # every image is its source image, moved by at most 2 pixels
+    assert len(set(offsets)) > 10  # each image has its own offset, all 25 are used
+    np.testing.assert_array_equal(a.support_y, b.support_y)
+
+
+def test_augmentations_compose_in_order():
+    tasks = ImageClassTasks(POOLS, 3, 1, 1, augment=["rotate90", "shift"], max_shift=1)
+    assert tasks.augment == ("rotate90", "shift")
+    assert tasks.get_config()["augment"] == ["rotate90", "shift"]
+    a = tasks.episodes("train", 2, seed=0)
+    np.testing.assert_array_equal(a.support_x, tasks.episodes("train", 2, seed=0).support_x)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"ways": 1}, "ways"),
     ({"ways": 13}, "fewer than ways=13"),
     ({"shots": 5, "queries": 3}, "fewer than shots \\+ queries"),
-    ({"augment": "flip"}, "augment"),
+    ({"augment": "flip"}, "`augment` must be None, one of"),
+    ({"augment": ["shift", "flip"]}, "Received: \\['shift', 'flip'\\]"),
+    ({"augment": "shift", "max_shift": 0}, "`max_shift` must be an integer >= 1"),
+    ({"augment": "shift", "max_shift": 4}, "`max_shift` must be smaller than the images' side 4"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
