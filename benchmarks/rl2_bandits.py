@@ -44,6 +44,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     add("--encoder-units", type=int, nargs="+", default=[], metavar="N",
         help="ReLU layers of these widths between the step inputs and the GRU (and the "
              "separate critic's GRU); none by default, as in the RL^2 paper")
+    add("--previous-observation", action="store_true",
+        help="also feed the previous step's observation, so each input is a whole "
+             "transition (s, a, r, s'); useful for MDPs, where rewards and transitions "
+             "depend on the (state, action) pair")
     add("--discount", type=float, default=defaults.get("discount", 1.0))
     add("--gae-lambda", type=float, default=defaults.get("gae_lambda", 0.3))
     add("--ppo-epochs", type=int, default=defaults.get("ppo_epochs", 4))
@@ -106,6 +110,8 @@ def rl2_config(args: argparse.Namespace) -> dict:
               "max_grad_norm": 1.0}
     if args.encoder_units:
         config["encoder_units"] = list(args.encoder_units)
+    if args.previous_observation:
+        config["previous_observation"] = True
     if args.reward_scale != 1.0:
         config["reward_scale"] = args.reward_scale
     if args.critic != "shared":
@@ -151,6 +157,8 @@ def pretrain_config(args: argparse.Namespace) -> dict:
                   final_entropy_coefficient=args.pretrain_final_entropy_coefficient)
     if args.encoder_units:
         config["encoder_units"] = list(args.encoder_units)
+    if args.previous_observation:
+        config["previous_observation"] = True
     return config
 
 

@@ -1,6 +1,6 @@
 """Export a meta-trained RL^2 policy: one recurrent step as a serving signature.
 
-The client keeps the recurrent state: it starts a trial with zeros ``[B, hidden_units]`` and
+The client keeps the recurrent state: it starts a trial with zeros ``[B, state_size]`` and
 feeds the ``next_state`` output back as ``state`` with each step's observation, previous action,
 reward and done flag. The adaptation to the task happens in that state, so an edge device runs
 the learned learner by calling the one-step graph in a loop.
@@ -32,7 +32,7 @@ def policy_signatures(policy) -> list[Signature]:
                                           name="prev_action"),
              "prev_reward": tf.TensorSpec((None, 1), dtype, name="prev_reward"),
              "done": tf.TensorSpec((None, 1), dtype, name="done"),
-             "state": tf.TensorSpec((None, policy.hidden_units), dtype, name="state")}
+             "state": tf.TensorSpec((None, policy.state_size), dtype, name="state")}
     distribution = policy.distribution
 
     def step(observation, prev_action, prev_reward, done, state):
@@ -54,7 +54,7 @@ def export_policy(policy, base_path: str | Path, name: str, *,
     """Export an RL^2 policy's step (see `policy_signatures`) like any other model."""
     signatures = policy_signatures(policy)
     info = {"learner": "RL2", "policy": type(policy).__name__,
-            "hidden_units": policy.hidden_units,
+            "hidden_units": policy.hidden_units, "state_size": policy.state_size,
             "distribution": policy.distribution.get_config(), **(metadata or {})}
     return export_signatures(signatures, [policy], base_path, name,
                              formats=formats, version=version, overwrite=overwrite,

@@ -11,7 +11,7 @@ from keras_meta.rl.learners import RL2Policy, distributions
 def play(step, policy, steps=12, batch=3, seed=0):
     """Feed a policy's step its own outputs for ``steps`` steps; returns the outputs."""
     rng = np.random.default_rng(seed)
-    state = np.zeros((batch, policy.hidden_units), np.float32)
+    state = np.zeros((batch, policy.state_size), np.float32)
     prev_action = np.zeros((batch, policy.prev_action_size), np.float32)
     outputs = []
     for t in range(steps):
@@ -27,19 +27,22 @@ def play(step, policy, steps=12, batch=3, seed=0):
     return outputs
 
 
-@pytest.mark.parametrize(("distribution", "critic", "encoder"),
-                         [(distributions.Categorical(5), "shared", ()),
-                          (distributions.DiagonalGaussian(2), "separate", (8,))])
+@pytest.mark.parametrize(("distribution", "critic", "encoder", "previous"),
+                         [(distributions.Categorical(5), "shared", (), False),
+                          (distributions.DiagonalGaussian(2), "separate", (8,), False),
+                          (distributions.Categorical(5), "shared", (8,), True)])
 def test_policy_step_exports_and_runs_a_trial_like_the_policy(tmp_path, distribution, critic,
-                                                              encoder):
+                                                              encoder, previous):
     """A separate critic is not part of the acting step: the exported state stays the
-    policy's GRU state (and an input encoder is part of the step)."""
+    policy's GRU state (and an input encoder is part of the step; with
+    previous_observation the state also carries the last observation)."""
     size = distribution.param_size if distribution.discrete else 2
     policy = RL2Policy(3, size, distribution, hidden_units=16, critic=critic,
-                       encoder_units=encoder)
+                       encoder_units=encoder, previous_observation=previous)
     result = export.export_policy(policy, tmp_path, "rl2", formats="savedmodel")
     assert result.parity.worst <= 1e-4
     fn = tf.saved_model.load(str(result.path)).signatures["serving_default"]
+    assert fn.structured_input_signature[1]["state"].shape[-1] == 16 + 3 * previous
     keys = ("logits", "probabilities", "next_state") if distribution.discrete else (
         "mean", "std", "next_state")
     assert set(fn.structured_outputs) == set(keys)

@@ -65,6 +65,12 @@ class RL2Policy(keras.Model):
             read products of inputs, e.g. "arm i paid" = ``prev_action[i] * prev_reward``,
             which its gates can form only indirectly. A separate critic gets an encoder of
             its own, of the same widths.
+        previous_observation: also feed the previous step's observation, so that each
+            input holds a whole transition ``(s, a, r, s')`` (the context of PEARL and
+            VariBAD) and an encoder can form the ``(state, action)`` conjunction that a
+            tabular MDP's rewards and transitions are indexed by, instead of the GRU
+            recalling the state from its memory. The observation is carried in the
+            recurrent state: ``state_size = hidden_units + observation_size``.
 
     Raises:
         ValueError: on a bad argument.
@@ -83,6 +89,7 @@ class RL2Policy(keras.Model):
                  initial_std: float = 1.0, critic: str = "shared",
                  time_aware_critic: bool = False, critic_task_size: int = 0,
                  encoder_units: tuple[int, ...] | list[int] = (),
+                 previous_observation: bool = False,
                  name: str = "rl2_policy", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         if critic not in CRITICS:
@@ -108,6 +115,7 @@ class RL2Policy(keras.Model):
                              f"Received: encoder_units={encoder_units!r}")
         self.encoder_units = tuple(sampler.check_int("encoder_units", u, 1)
                                    for u in encoder_units)
+        self.previous_observation = bool(previous_observation)
         self.encoder = self._encoder("encoder")
         self.cell = keras.layers.GRUCell(self.hidden_units, name="gru")
         if self.distribution.discrete:
@@ -151,12 +159,20 @@ class RL2Policy(keras.Model):
 
     @property
     def input_size(self) -> int:
-        """Length of the GRU input ``concat(observation, prev_action, prev_reward, done)``."""
-        return self.observation_size + self.prev_action_size + 2
+        """Length of the step input ``concat(observation, prev_action, prev_reward, done)``
+        (and the previous observation, with ``previous_observation``)."""
+        return (self.observation_size * (2 if self.previous_observation else 1)
+                + self.prev_action_size + 2)
+
+    @property
+    def state_size(self) -> int:
+        """Length of the recurrent state: the GRU's units (and the last observation, with
+        ``previous_observation``)."""
+        return self.hidden_units + (self.observation_size if self.previous_observation else 0)
 
     def initial_state(self, batch_size: int | tf.Tensor) -> tf.Tensor:
-        """The hidden state at the start of a trial: zeros ``[batch_size, hidden_units]``."""
-        return tf.zeros(tf.stack([batch_size, self.hidden_units]), self.compute_dtype)
+        """The recurrent state at the start of a trial: zeros ``[batch_size, state_size]``."""
+        return tf.zeros(tf.stack([batch_size, self.state_size]), self.compute_dtype)
 
     def first_inputs(self, batch_size: int) -> tuple[tf.Tensor, ...]:
         """The step inputs of a trial's first step (constant observation 0): for examples."""
@@ -164,9 +180,23 @@ class RL2Policy(keras.Model):
                 tf.zeros([batch_size, self.prev_action_size]), tf.zeros([batch_size, 1]),
                 tf.zeros([batch_size, 1]))
 
-    def _inputs(self, observation, prev_action, prev_reward, done) -> tf.Tensor:
-        return tf.concat([tf.cast(v, self.compute_dtype)
-                          for v in (observation, prev_action, prev_reward, done)], axis=-1)
+    def _inputs(self, observation, prev_action, prev_reward, done,
+                last_observation=None) -> tf.Tensor:
+        parts = (observation, prev_action, prev_reward, done)
+        if self.previous_observation:
+            parts += (last_observation,)
+        return tf.concat([tf.cast(v, self.compute_dtype) for v in parts], axis=-1)
+
+    def _sequence_inputs(self, observations: dict[str, tf.Tensor],
+                         state: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Time-major step inputs ``[T, B, input_size]`` and the GRU's initial state."""
+        parts = [observations[k] for k in POLICY_INPUTS]
+        if state is None:
+            state = self.initial_state(tf.shape(parts[0])[1])
+        if self.previous_observation:
+            last = tf.cast(state[:, self.hidden_units :], parts[0].dtype)
+            parts.append(tf.concat([last[None], parts[0][:-1]], axis=0))
+        return self._inputs(*parts), state[:, : self.hidden_units]
 
     def step_with_value(self, observation, prev_action, prev_reward, done, state):
         """One step: ``(distribution params, value, new state)``; shapes ``[B, ...]``.
@@ -176,8 +206,8 @@ class RL2Policy(keras.Model):
         if self.critic_cell is not None:
             raise ValueError("`step_with_value` needs critic='shared'; with a separate critic "
                              "use `step` to act and `unroll` for the values.")
-        params, h = self.step(observation, prev_action, prev_reward, done, state)
-        return params, self.value_head(h)[:, 0], h
+        params, new_state = self.step(observation, prev_action, prev_reward, done, state)
+        return params, self.value_head(new_state[:, : self.hidden_units])[:, 0], new_state
 
     def step(self, observation, prev_action, prev_reward, done, state):
         """One step of the policy, for acting and export.
@@ -187,14 +217,18 @@ class RL2Policy(keras.Model):
             prev_action: float ``[B, prev_action_size]`` (one-hot for discrete actions).
             prev_reward: float ``[B, 1]``.
             done: float ``[B, 1]``, 1 if the previous step ended an inner episode.
-            state: float ``[B, hidden_units]``, from `initial_state` or the previous step.
+            state: float ``[B, state_size]``, from `initial_state` or the previous step.
 
         Returns:
             ``(params, new_state)``: the distribution parameters (logits, or
-            ``concat(mean, log_std)``) and the next hidden state.
+            ``concat(mean, log_std)``) and the next recurrent state.
         """
-        x = self._encode(self.encoder, self._inputs(observation, prev_action, prev_reward, done))
-        h, _ = self.cell(x, [state])
+        h = state[:, : self.hidden_units]
+        x = self._inputs(observation, prev_action, prev_reward, done,
+                         state[:, self.hidden_units :])
+        h, _ = self.cell(self._encode(self.encoder, x), [h])
+        if self.previous_observation:
+            return self.head(h), tf.concat([h, tf.cast(observation, h.dtype)], axis=-1)
         return self.head(h), h
 
     def unroll(self, observations: dict[str, tf.Tensor],
@@ -204,31 +238,33 @@ class RL2Policy(keras.Model):
         Args:
             observations: dict with the `POLICY_INPUTS` keys, each ``[T, B, size]`` (and,
                 for a task-aware critic, ``"task"``: ``[T, B, critic_task_size]``).
-            state: initial hidden state ``[B, hidden_units]`` of the policy; zeros by default
-                (a separate critic always starts from zeros, and a time-aware one takes the
-                sequence for a whole trial).
+            state: initial recurrent state ``[B, state_size]`` of the policy; zeros by
+                default (a separate critic always starts from zeros, and a time-aware one
+                takes the sequence for a whole trial).
 
         Returns:
-            ``(params [T, B, P], values [T, B], final state [B, hidden_units])``.
+            ``(params [T, B, P], values [T, B], final state [B, state_size])``.
         """
-        x = self._inputs(*(observations[k] for k in POLICY_INPUTS))
-        zeros = self.initial_state(tf.shape(x)[1])
-        hidden = self._hidden(x, zeros if state is None else state)
+        x, h0 = self._sequence_inputs(observations, state)
+        hidden = self._hidden(x, h0)
         critic_hidden = (hidden if self.critic_cell is None
                          else self._critic_hidden(x, observations))
-        return self.head(hidden), self.value_head(critic_hidden)[..., 0], hidden[-1]
+        final = hidden[-1]
+        if self.previous_observation:
+            final = tf.concat([final, tf.cast(observations[POLICY_INPUTS[0]][-1], final.dtype)],
+                              axis=-1)
+        return self.head(hidden), self.value_head(critic_hidden)[..., 0], final
 
     def action_params(self, observations: dict[str, tf.Tensor]) -> tf.Tensor:
         """The actor alone over time-major trials from their start: params ``[T, B, P]``."""
-        x = self._inputs(*(observations[k] for k in POLICY_INPUTS))
-        return self.head(self._hidden(x, self.initial_state(tf.shape(x)[1])))
+        return self.head(self._hidden(*self._sequence_inputs(observations)))
 
     def critic_values(self, observations: dict[str, tf.Tensor]) -> tf.Tensor:
         """The values alone over time-major trials from their start: ``[T, B]`` (a separate
         critic runs only its own GRU)."""
-        x = self._inputs(*(observations[k] for k in POLICY_INPUTS))
+        x, h0 = self._sequence_inputs(observations)
         if self.critic_cell is None:
-            return self.value_head(self._hidden(x, self.initial_state(tf.shape(x)[1])))[..., 0]
+            return self.value_head(self._hidden(x, h0))[..., 0]
         return self.value_head(self._critic_hidden(x, observations))[..., 0]
 
     def _hidden(self, x: tf.Tensor, state: tf.Tensor) -> tf.Tensor:
@@ -238,7 +274,8 @@ class RL2Policy(keras.Model):
     def _critic_hidden(self, x: tf.Tensor, observations: dict[str, tf.Tensor]) -> tf.Tensor:
         x = self._encode(self.critic_encoder, self._critic_inputs(x, observations))
         return tf.scan(lambda h, x_t: self.critic_cell(x_t, [h])[0], x,
-                       initializer=self.initial_state(tf.shape(x)[1]))
+                       initializer=tf.zeros(tf.stack([tf.shape(x)[1], self.hidden_units]),
+                                            x.dtype))
 
     def _critic_inputs(self, x: tf.Tensor, observations: dict[str, tf.Tensor]) -> tf.Tensor:
         parts = [x]
@@ -266,7 +303,8 @@ class RL2Policy(keras.Model):
                 "hidden_units": self.hidden_units, "initial_std": self.initial_std,
                 "critic": self.critic, "time_aware_critic": self.time_aware_critic,
                 "critic_task_size": self.critic_task_size,
-                "encoder_units": list(self.encoder_units), "name": self.name}
+                "encoder_units": list(self.encoder_units),
+                "previous_observation": self.previous_observation, "name": self.name}
 
 
 @keras.saving.register_keras_serializable(package="keras_meta")
@@ -308,6 +346,8 @@ class RL2(RLLearner):
         hidden_units: int >= 1, GRU units.
         encoder_units: widths of ReLU layers between the step inputs and the GRU (see
             `RL2Policy`); empty by default.
+        previous_observation: also feed the previous step's observation (whole
+            transitions as inputs, see `RL2Policy`).
         discount: float in [0, 1], ``gamma`` of the advantages.
         gae_lambda: float in [0, 1].
         clip_ratio: float > 0, PPO's ``eps``.
@@ -383,7 +423,8 @@ class RL2(RLLearner):
     """
 
     def __init__(self, dynamics: tf_envs.TrialDynamics | Any, *, hidden_units: int = 64,
-                 encoder_units: tuple[int, ...] | list[int] = (), discount: float = 0.99,
+                 encoder_units: tuple[int, ...] | list[int] = (),
+                 previous_observation: bool = False, discount: float = 0.99,
                  gae_lambda: float = 0.95, clip_ratio: float = 0.2,
                  ppo_epochs: int = 4, num_minibatches: int = 4,
                  entropy_coefficient: float = 0.01, value_coefficient: float = 0.5,
@@ -437,7 +478,8 @@ class RL2(RLLearner):
                                 critic=critic, time_aware_critic=time_aware_critic,
                                 critic_task_size=(self.dynamics.task_feature_size
                                                   if task_aware_critic else 0),
-                                encoder_units=encoder_units)
+                                encoder_units=encoder_units,
+                                previous_observation=previous_observation)
         self.built = True
 
     # ------------------------------------------------------------------ data
@@ -682,6 +724,7 @@ class RL2(RLLearner):
     def get_config(self) -> dict:
         return {"dynamics": self.dynamics.get_config(), "hidden_units": self.policy.hidden_units,
                 "encoder_units": list(self.policy.encoder_units),
+                "previous_observation": self.policy.previous_observation,
                 "discount": self.discount, "gae_lambda": self.gae_lambda,
                 "clip_ratio": self.clip_ratio, "ppo_epochs": self.ppo_epochs,
                 "num_minibatches": self.num_minibatches,

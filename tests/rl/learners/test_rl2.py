@@ -14,6 +14,7 @@ from keras_meta.rl import (
     GreedyBandit,
     Navigation2DMAML,
     RandomAgent,
+    TabularMDPRL2,
     evaluate,
     sample_bandit_tasks,
 )
@@ -217,6 +218,44 @@ def test_separate_critic_has_its_own_gru_and_learns(time_aware):
     trials = rl2.collect(next(iter(rl2.dataset(512, seed=5)))["tasks"], tf.constant([1, 2]))
     start_values = rl2.policy.unroll({k: trials.observations[k] for k in POLICY_INPUTS})[1][0]
     assert abs(float(tf.reduce_mean(start_values) - tf.reduce_mean(trials.returns()))) < 0.5
+
+
+@pytest.mark.parametrize("critic", ["shared", "separate"])
+def test_previous_observation_feeds_whole_transitions(critic, tmp_path):
+    """previous_observation: the input also holds the last observation, carried in the
+    state; unrolling (from any state) equals stepping, and saving keeps it."""
+    dist = distributions.Categorical(4)
+    policy = RL2Policy(3, 4, dist, hidden_units=8, critic=critic, previous_observation=True)
+    assert policy.state_size == 11 and policy.input_size == 3 + 3 + 4 + 2
+    assert tuple(policy.cell.kernel.shape) == (12, 24)
+    assert tuple(policy.initial_state(5).shape) == (5, 11)
+    seq = {k: tf.constant(v) for k, v in _sequence(obs=3).items()}
+    start = tf.random.stateless_normal([3, 11], [4, 2])
+    params, _, final = policy.unroll(seq, start)
+    state = start
+    for t in range(6):
+        step_params, state = policy.step(*(seq[k][t] for k in POLICY_INPUTS), state)
+        np.testing.assert_allclose(params[t].numpy(), step_params.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(state[:, 8:].numpy(), seq["observation"][t].numpy())
+    np.testing.assert_allclose(final.numpy(), state.numpy(), rtol=1e-5, atol=1e-6)
+    # The carried observation is an input of the step: the same GRU state with another
+    # last observation acts differently.
+    inputs = [seq[k][0] for k in POLICY_INPUTS]
+    moved = tf.concat([state[:, :8], state[:, 8:] + 1.0], axis=-1)
+    assert np.abs(policy.step(*inputs, state)[0] - policy.step(*inputs, moved)[0]).max() > 1e-4
+    if critic == "shared":
+        np.testing.assert_allclose(policy.step_with_value(*inputs, state)[2].numpy(),
+                                   policy.step(*inputs, state)[1].numpy(), rtol=1e-6)
+    policy.save(tmp_path / "policy.keras")
+    loaded = keras.saving.load_model(tmp_path / "policy.keras")
+    assert loaded.previous_observation and loaded.state_size == 11
+    np.testing.assert_allclose(loaded.unroll(seq, start)[0].numpy(), params.numpy(), rtol=1e-6)
+    rl2 = RL2(TabularMDPRL2(num_episodes=2, batch_size=1), hidden_units=16, critic=critic,
+              previous_observation=True, encoder_units=(16,))
+    assert RL2.from_config(rl2.get_config()).get_config() == rl2.get_config()
+    rl2.compile(keras.optimizers.Adam(1e-3))
+    logs = rl2.fit(rl2.dataset(8, seed=0), steps_per_epoch=2, verbose=0).history
+    assert np.isfinite(logs["trial_return"]).all()
 
 
 @pytest.mark.parametrize("critic", ["shared", "separate"])
