@@ -58,9 +58,10 @@ class ImageClassTasks(TaskDistribution):
         shapes = {pool.image_shape for pool in pools.values()}
         if len(shapes) != 1:
             raise ValueError(f"All pools must have the same image shape. Received: {shapes}")
-        if "shift" in augment and max_shift >= min(next(iter(shapes))[:2]):
-            raise ValueError(f"`max_shift` must be smaller than the images' side "
-                             f"{min(next(iter(shapes))[:2])}. Received: max_shift={max_shift}")
+        side = min(next(iter(shapes))[:2])
+        if "shift" in augment and max_shift >= side:
+            raise ValueError(f"`max_shift` must be smaller than the images' side {side}. "
+                             f"Received: max_shift={max_shift}")
         need = shots + queries
         for split, pool in pools.items():
             if pool.num_classes < ways:
@@ -122,7 +123,12 @@ AUGMENTATIONS = ("rotate90", "shift")
 
 
 def _augmentations(augment) -> tuple[str, ...]:
-    names = (augment,) if isinstance(augment, str) else tuple(augment or ())
+    if isinstance(augment, str):
+        names = (augment,)
+    elif isinstance(augment, Sequence) or augment is None:
+        names = tuple(augment or ())
+    else:
+        names = (augment,)  # not a name: refused below with the rest
     if any(name not in AUGMENTATIONS for name in names):
         raise ValueError(f"`augment` must be None, one of {AUGMENTATIONS} or a list of them. "
                          f"Received: {augment!r}")
