@@ -98,7 +98,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
         help="a variant's name: stored as its own cell next to the main one")
     add("--out", default="docs/results")
     add("--save-policies", default=None, metavar="DIR",
-        help="also save each seed's trained policy as DIR/<label or cell>-seed<N>.keras "
+        help="also save each seed's trained policy as DIR/k<K>-n<N>[-<label>]-seed<S>.keras "
              "(for analyses after the run; not written by default)")
 
 
@@ -247,7 +247,9 @@ def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
     sampled = rl.evaluate(env, RL2Agent(rl2), tasks)
     greedy = rl.evaluate(env, RL2Agent(rl2, deterministic=True), tasks)
     if args.save_policies:
-        name = "".join(c if c.isalnum() else "-" for c in args.label or "main").strip("-")
+        # Named by cell and seed: two cells saved into one DIR never overwrite each other.
+        label = "".join(c if c.isalnum() else "-" for c in args.label).strip("-")
+        name = f"k{args.arms}-n{args.pulls}" + (f"-{label}" if label else "")
         path = Path(args.save_policies) / f"{name}-seed{seed}.keras"
         path.parent.mkdir(parents=True, exist_ok=True)
         rl2.policy.save(path)

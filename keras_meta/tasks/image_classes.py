@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
 
 from keras_meta._validation import check_int
 from keras_meta.datasets.class_images import ClassImages
+from keras_meta.tasks import augmentations
 from keras_meta.tasks.distribution import SPLITS, TaskDistribution
 from keras_meta.tasks.episode import Episode, EpisodeSpec
 
@@ -28,24 +29,26 @@ class ImageClassTasks(TaskDistribution):
         ways: classes per episode.
         shots: support images per class.
         queries: query images per class.
-        augment: training-split augmentation, a name or a list of names applied in order:
+        augment: training-split augmentation (`keras_meta.tasks.augmentations`): a name, a
+            config dict, an `Augmentation`, or a list of them applied in order.
             ``"rotate90"`` rotates all images of an episode by one random multiple of 90
             degrees (a new class for the episode, as with Omniglot's rotation classes);
             ``"shift"`` translates every image independently by up to ``max_shift`` pixels
-            each way, filling the border by mirroring it. ``None`` for none. Validation
-            and test episodes are never augmented.
-        max_shift: largest translation of ``"shift"``, in pixels.
+            each way, filling the border by mirroring it; ``"affine"`` (or
+            ``{"name": "affine", "rotation": 10, "scale": 0.1, ...}``) distorts each image
+            by a random rotation, scaling, shear and translation. ``None`` for none.
+            Validation and test episodes are never augmented.
+        max_shift: largest translation of a ``"shift"`` given by name, in pixels.
         name: name of the task family, recorded with results.
     """
 
     def __init__(self, pools: Mapping[str, ClassImages], ways: int = 5, shots: int = 1,
-                 queries: int = 15, augment: str | Sequence[str] | None = None,
-                 max_shift: int = 2, name: str = "images"):
+                 queries: int = 15, augment=None, max_shift: int = 2, name: str = "images"):
         ways = check_int("ways", ways, 2)
         shots = check_int("shots", shots, 1)
         queries = check_int("queries", queries, 1)
-        augment = _augmentations(augment)
         max_shift = check_int("max_shift", max_shift, 1)
+        augment = augmentations.get_list(augment, max_shift=max_shift)
         unknown = set(pools) - set(SPLITS)
         if unknown or not pools:
             raise ValueError(f"`pools` keys must be among {SPLITS}. Received: {sorted(pools)}")
@@ -58,10 +61,8 @@ class ImageClassTasks(TaskDistribution):
         shapes = {pool.image_shape for pool in pools.values()}
         if len(shapes) != 1:
             raise ValueError(f"All pools must have the same image shape. Received: {shapes}")
-        side = min(next(iter(shapes))[:2])
-        if "shift" in augment and max_shift >= side:
-            raise ValueError(f"`max_shift` must be smaller than the images' side {side}. "
-                             f"Received: max_shift={max_shift}")
+        for augmentation in augment:
+            augmentation.check(next(iter(shapes)))
         need = shots + queries
         for split, pool in pools.items():
             if pool.num_classes < ways:
@@ -75,7 +76,7 @@ class ImageClassTasks(TaskDistribution):
                     f"{need}. Lower shots/queries or drop such classes.")
         self.pools = dict(pools)
         self.ways, self.shots, self.queries = ways, shots, queries
-        self.augment, self.max_shift = augment, max_shift
+        self.augment = augment
         self.name = name
         self.spec = EpisodeSpec(x_shape=next(iter(shapes)), support_size=ways * shots,
                                 query_size=ways * queries, num_classes=ways)
@@ -98,12 +99,8 @@ class ImageClassTasks(TaskDistribution):
         if self.augment and split == "train":
             x = tf.reshape(x, (-1,) + self.spec.x_shape)
             seeds = tf.random.experimental.stateless_split(aug_seed, num=len(self.augment))
-            for name, op_seed in zip(self.augment, tf.unstack(seeds)):
-                if name == "rotate90":
-                    turns = tf.random.stateless_uniform([], op_seed, 0, 4, dtype=tf.int32)
-                    x = tf.image.rot90(x, turns)
-                else:
-                    x = _shift(x, self.max_shift, op_seed)
+            for augmentation, op_seed in zip(self.augment, tf.unstack(seeds)):
+                x = augmentation(x, op_seed)
             x = tf.reshape(x, (self.ways, self.shots + self.queries) + self.spec.x_shape)
         labels = tf.range(self.ways, dtype=tf.int32)[:, None]
         support_x = tf.reshape(x[:, : self.shots], (-1,) + self.spec.x_shape)
@@ -114,38 +111,9 @@ class ImageClassTasks(TaskDistribution):
 
     def get_config(self) -> dict:
         return {"ways": self.ways, "shots": self.shots, "queries": self.queries,
-                "augment": list(self.augment), "max_shift": self.max_shift,
+                "augment": [a.get_config() for a in self.augment],
                 "pools": {s: _plain(p.metadata) | {"classes": p.num_classes}
                           for s, p in self.pools.items()}}
-
-
-AUGMENTATIONS = ("rotate90", "shift")
-
-
-def _augmentations(augment) -> tuple[str, ...]:
-    if isinstance(augment, str):
-        names = (augment,)
-    elif isinstance(augment, Sequence) or augment is None:
-        names = tuple(augment or ())
-    else:
-        names = (augment,)  # not a name: refused below with the rest
-    if any(name not in AUGMENTATIONS for name in names):
-        raise ValueError(f"`augment` must be None, one of {AUGMENTATIONS} or a list of them. "
-                         f"Received: {augment!r}")
-    return names
-
-
-def _shift(x: tf.Tensor, max_shift: int, seed: tf.Tensor) -> tf.Tensor:
-    """Translates each image of ``[n, h, w, c]`` by its own random offset in
-    ``[-max_shift, max_shift]`` per axis; the border is mirrored (background stays background)."""
-    n, h, w = tf.shape(x)[0], x.shape[1], x.shape[2]
-    m = max_shift
-    padded = tf.pad(x, [[0, 0], [m, m], [m, m], [0, 0]], mode="SYMMETRIC")
-    start = tf.random.stateless_uniform([n, 2], seed, 0, 2 * m + 1, dtype=tf.int32)
-    rows = start[:, :1] + tf.range(h)[None]  # [n, h]
-    cols = start[:, 1:] + tf.range(w)[None]  # [n, w]
-    x = tf.gather(padded, rows, axis=1, batch_dims=1)  # [n, h, w + 2m, c]
-    return tf.gather(x, cols, axis=2, batch_dims=1)
 
 
 def _plain(value):

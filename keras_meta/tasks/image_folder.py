@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from keras_meta.datasets import load_image_folder, split_classes
 from keras_meta.tasks.image_classes import ImageClassTasks
 
@@ -26,7 +24,7 @@ class ImageFolder(ImageClassTasks):
 
     def __init__(self, path, ways: int = 5, shots: int = 1, queries: int = 15, *,
                  splits=(0.7, 0.15, 0.15), image_size=84, color_mode: str = "rgb",
-                 seed: int = 0, augment: str | Sequence[str] | None = None, max_shift: int = 2):
+                 seed: int = 0, augment=None, max_shift: int = 2):
         pool = load_image_folder(path, image_size=image_size, color_mode=color_mode,
                                  min_images_per_class=shots + queries)
         super().__init__(split_classes(pool, splits, seed=seed), ways, shots, queries,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from keras_meta.datasets import load_omniglot
 from keras_meta.tasks.image_classes import ImageClassTasks
 
@@ -28,7 +26,7 @@ class Omniglot(ImageClassTasks):
     def __init__(self, ways: int = 5, shots: int = 1, queries: int = 15, *,
                  split: str = "vinyals", train_subset: str = "train", image_size: int = 28,
                  root=None, cache_dir=None, seed: int = 0,
-                 augment: str | Sequence[str] | None = None, max_shift: int = 2):
+                 augment=None, max_shift: int = 2):
         if train_subset not in ("train", "trainval"):
             raise ValueError("`train_subset` must be 'train' or 'trainval'. "
                              f"Received: {train_subset!r}")

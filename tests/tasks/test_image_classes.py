@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from keras_meta.datasets import ClassImages
 from keras_meta.tasks import ImageClassTasks
+from keras_meta.tasks.augmentations import Affine, Rotate90, Shift
 
 
 def pool(classes, per_class, prefix, size=4, seed=0):
@@ -108,18 +109,36 @@ def test_shift_augmentation_translates_each_training_image():
 
 def test_a_list_of_augmentations_is_kept_in_order_and_deterministic():
     tasks = ImageClassTasks(POOLS, 3, 1, 1, augment=["rotate90", "shift"], max_shift=1)
-    assert tasks.augment == ("rotate90", "shift")
-    assert tasks.get_config()["augment"] == ["rotate90", "shift"]
+    assert tasks.augment == (Rotate90(), Shift(1))
+    assert tasks.get_config()["augment"] == [{"name": "rotate90"},
+                                             {"name": "shift", "max_shift": 1}]
     a = tasks.episodes("train", 2, seed=0)
     np.testing.assert_array_equal(a.support_x, tasks.episodes("train", 2, seed=0).support_x)
+
+
+def test_affine_augmentation_from_a_config_dict_distorts_training_images_only():
+    pools = {"train": pool(12, 7, "a", size=8), "test": pool(8, 7, "c", size=8, seed=2)}
+    config = {"name": "affine", "rotation": 15, "scale": 0.1}
+    tasks = ImageClassTasks(pools, 3, 2, 3, augment=[config])
+    plain = ImageClassTasks(pools, 3, 2, 3)
+    assert tasks.get_config()["augment"] == [Affine(15, 0.1).get_config()]
+    np.testing.assert_array_equal(tasks.episodes("test", 2, seed=1).query_x,
+                                  plain.episodes("test", 2, seed=1).query_x)
+    a, b = tasks.episodes("train", 2, seed=1), plain.episodes("train", 2, seed=1)
+    assert a.support_x.shape == b.support_x.shape
+    changed = np.abs(a.support_x - b.support_x).reshape(-1, 64).max(axis=1) > 0.01
+    assert changed.mean() > 0.9  # each image gets its own distortion
+    assert 0.0 <= a.support_x.min() and a.support_x.max() <= 1.0
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"ways": 1}, "ways"),
     ({"ways": 13}, "fewer than ways=13"),
     ({"shots": 5, "queries": 3}, "fewer than shots \\+ queries"),
-    ({"augment": "flip"}, "`augment` must be None, one of"),
-    ({"augment": ["shift", "flip"]}, "Received: \\['shift', 'flip'\\]"),
+    ({"augment": "flip"}, "`augment` entries must be one of"),
+    ({"augment": ["shift", "flip"]}, "Received: 'flip'"),
+    ({"augment": 5}, "`augment` must be None, an augmentation"),
+    ({"augment": {"name": "affine", "rotation": -1}}, "`rotation` must be a number in"),
     ({"augment": "shift", "max_shift": 0}, "`max_shift` must be an integer >= 1"),
     ({"augment": "shift", "max_shift": 4}, "`max_shift` must be smaller than the images' side 4"),
 ])
