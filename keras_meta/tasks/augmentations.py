@@ -68,10 +68,7 @@ class Shift(Augmentation):
         self.max_shift = check_int("max_shift", max_shift, 1)
 
     def check(self, image_shape):
-        side = min(image_shape[:2])
-        if self.max_shift >= side:
-            raise ValueError(f"`max_shift` must be smaller than the images' side {side}. "
-                             f"Received: max_shift={self.max_shift}")
+        _check_below_side("max_shift", self.max_shift, image_shape)
 
     def __call__(self, images, seed):
         n, h, w = tf.shape(images)[0], images.shape[1], images.shape[2]
@@ -109,10 +106,7 @@ class Affine(Augmentation):
         self.translation = check_float("translation", translation, 0.0)
 
     def check(self, image_shape):
-        side = min(image_shape[:2])
-        if self.translation >= side:
-            raise ValueError(f"`translation` must be smaller than the images' side {side}. "
-                             f"Received: translation={self.translation}")
+        _check_below_side("translation", self.translation, image_shape)
 
     def __call__(self, images, seed):
         n, h, w = tf.shape(images)[0], images.shape[1], images.shape[2]
@@ -140,6 +134,13 @@ class Affine(Augmentation):
     def get_config(self):
         return {"name": self.name, "rotation": self.rotation, "scale": self.scale,
                 "shear": self.shear, "translation": self.translation}
+
+
+def _check_below_side(name: str, value: float, image_shape: Sequence[int]) -> None:
+    side = min(image_shape[:2])
+    if value >= side:
+        raise ValueError(f"`{name}` must be smaller than the images' side {side}. "
+                         f"Received: {name}={value}")
 
 
 AUGMENTATIONS = {cls.name: cls for cls in (Rotate90, Shift, Affine)}
