@@ -159,7 +159,7 @@ def get(identifier, **defaults) -> Augmentation:
         arguments = {k: v for k, v in identifier.items() if k != "name"}
     else:
         name, arguments = None, {}
-    if name not in AUGMENTATIONS:
+    if not isinstance(name, str) or name not in AUGMENTATIONS:
         raise ValueError(f"`augment` entries must be one of {sorted(AUGMENTATIONS)}, a config "
                          f"dict with such a 'name', or an Augmentation. Received: {identifier!r}")
     cls = AUGMENTATIONS[name]
