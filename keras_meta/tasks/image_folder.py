@@ -18,14 +18,18 @@ class ImageFolder(ImageClassTasks):
             lists of class names (see `keras_meta.datasets.split_classes`).
         image_size: resize to this (int or ``(height, width)``).
         color_mode: ``"grayscale"`` or ``"rgb"``.
+        interpolation: resize filter (``"bilinear"``, ``"nearest"``, ``"area"``, ...; see
+            `keras_meta.datasets.load_image_folder`).
         seed: seed of a fractional class split.
         augment, max_shift: training-split augmentation, see `ImageClassTasks`.
     """
 
     def __init__(self, path, ways: int = 5, shots: int = 1, queries: int = 15, *,
                  splits=(0.7, 0.15, 0.15), image_size=84, color_mode: str = "rgb",
-                 seed: int = 0, augment=None, max_shift: int = 2):
+                 interpolation: str = "bilinear", seed: int = 0, augment=None,
+                 max_shift: int = 2):
         pool = load_image_folder(path, image_size=image_size, color_mode=color_mode,
-                                 min_images_per_class=shots + queries)
+                                 min_images_per_class=shots + queries,
+                                 interpolation=interpolation)
         super().__init__(split_classes(pool, splits, seed=seed), ways, shots, queries,
                          augment=augment, max_shift=max_shift, name=f"image-folder:{path}")

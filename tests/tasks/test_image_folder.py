@@ -37,3 +37,15 @@ def test_classes_with_too_few_images_are_named(tmp_path):
 def test_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError):
         ImageFolder(tmp_path / "nope", image_size=8)
+
+
+def test_interpolation_is_passed_to_the_loader(tmp_path):
+    root = make_folder(tmp_path / "data")
+    kwargs = dict(ways=2, shots=1, queries=2, splits=(0.5, 0.5), image_size=5,
+                  color_mode="grayscale")
+    nearest = ImageFolder(root, interpolation="nearest", **kwargs)
+    area = ImageFolder(root, interpolation="area", **kwargs)
+    assert nearest.pools["train"].metadata["interpolation"] == "nearest"
+    assert not np.array_equal(nearest.pools["train"].images, area.pools["train"].images)
+    with pytest.raises(ValueError, match="`interpolation` must be one of"):
+        ImageFolder(root, interpolation="fancy", **kwargs)
