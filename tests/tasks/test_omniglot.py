@@ -22,12 +22,9 @@ def test_interpolation_reaches_the_pools_and_the_config(root, tmp_path):
     config = smooth.get_config()
     assert config["interpolation"] == "area"
     assert {p["interpolation"] for p in config["pools"].values()} == {"area"}
-    assert Omniglot(**{**kwargs, **config_args(config)}).get_config() == config
-
-
-def config_args(config):
-    keys = ("split", "train_subset", "image_size", "interpolation", "seed")
-    return {k: config[k] for k in keys}
+    recorded = {k: config[k] for k in ("split", "train_subset", "image_size", "interpolation",
+                                       "seed")}
+    assert Omniglot(**{**kwargs, **recorded}).get_config() == config  # the config rebuilds it
 
 
 def test_unknown_interpolation_is_named(root, tmp_path):
