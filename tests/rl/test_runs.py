@@ -30,7 +30,7 @@ TINY_MAML = {
     "seed": 1,
     "env": {"name": "navigation_2d", "max_steps": 10, "action_scale": 0.1},
     "learner": {"name": "maml_rl", "hidden_units": [16], "trajectories_per_task": 4,
-                "update_rule": 0.1, "outer_step": "trpo"},
+                "update_rule": 0.1, "outer_step": "trpo", "first_order": True},
     "training": {"batch_size": 3, "iterations": 4, "iterations_per_epoch": 2,
                  "validation_tasks": 4},
     "evaluation": {"tasks": 6, "batch_size": 4, "adaptation_steps": 2,

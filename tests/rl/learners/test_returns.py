@@ -115,6 +115,26 @@ def test_trust_region_step_sizes_its_step_by_the_fisher_kl():
     np.testing.assert_allclose(float(quarter.kl), 0.0025, rtol=1e-6)
 
 
+def test_an_unconverged_solve_still_steps_to_the_trust_region_boundary():
+    """The step is scaled by d^T F d taken as -g^T d, which holds for conjugate gradient's
+    iterate even when it stops short of the solution (fewer iterations than parameters)."""
+    a = RNG.normal(size=(6, 6))
+    fisher = tf.constant(a @ a.T + np.eye(6))
+    g = tf.constant(RNG.normal(size=6))
+
+    def loss_and_kl(params):
+        x = params[0]
+        return tf.reduce_sum(g * x), 0.5 * tf.reduce_sum(x * tf.linalg.matvec(fisher, x))
+
+    step = trpo.trust_region_step(loss_and_kl, [tf.zeros([6], tf.float64)], max_kl=0.01,
+                                  cg_iterations=2, cg_damping=0.0)
+    natural = np.linalg.solve(fisher.numpy(), -g.numpy())
+    assert bool(step.accepted)
+    assert abs(np.dot(step.params[0].numpy(), natural)) < 0.999 * np.linalg.norm(
+        step.params[0].numpy()) * np.linalg.norm(natural)  # not the converged direction
+    np.testing.assert_allclose(float(step.kl), 0.01, rtol=1e-6)
+
+
 @pytest.mark.parametrize("dist,params,action", [
     (distributions.Categorical(3), [[0.2, -1.0, 0.5]], [2]),
     (distributions.DiagonalGaussian(2), [[0.5, -0.3, math.log(0.7), math.log(1.3)]], [[0.1, 0.2]]),
