@@ -20,6 +20,8 @@ def test_config_trains_a_step(path, tmp_path):
     if config_lib.is_rl_config(config):
         config["training"].update(batch_size=8, iterations=2, iterations_per_epoch=2,
                                   validation_tasks=0)
+        if "trajectories_per_task" in config["learner"]:
+            config["learner"]["trajectories_per_task"] = 2
         config_lib.validate(config)
         run_dir = runs.train(config, tmp_path / "run", verbose=0)
         assert (run_dir / "checkpoints" / "final.weights.h5").exists()
@@ -33,6 +35,8 @@ def test_config_trains_a_step(path, tmp_path):
         if config["model"].get("ways"):
             config["model"]["ways"] = config["tasks"]["ways"]
     config["learner"].pop("task_chunk_size", None)
+    # Two inner steps exercise the multi-step path; five would only add tracing time.
+    config["learner"]["inner_steps"] = min(config["learner"].get("inner_steps", 1), 2)
     config_lib.validate(config)
     run_dir = runs.train(config, tmp_path / "run", verbose=0)
     assert (run_dir / "checkpoints" / "final.weights.h5").exists()

@@ -82,9 +82,9 @@ def omniglot():
 @pytest.mark.parametrize("cls", METRIC_LEARNERS)
 def test_omniglot_metric_learner_is_far_above_chance_on_held_out_classes(omniglot, cls):
     keras.utils.set_random_seed(0)
-    proto = cls(models.conv4((28, 28, 1), ways=0))
+    proto = cls(models.conv4((28, 28, 1), ways=0, filters=32))
     proto.compile(keras.optimizers.Adam(1e-3), metrics=["accuracy"])
-    proto.fit(omniglot.dataset("train", 4), steps_per_epoch=120, verbose=0)
+    proto.fit(omniglot.dataset("train", 4), steps_per_epoch=80, verbose=0)  # 0.72 here
     result = keras_meta.evaluate(proto, omniglot, episodes=600, verbose=0)
     assert result.protocol["split"] == "test" and result.protocol["bn_policy"] == "running"
     assert result.mean("accuracy") - result.ci95("accuracy") > 0.6  # chance: 0.2
