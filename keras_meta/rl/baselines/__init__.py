@@ -8,7 +8,14 @@ from keras_meta.rl.baselines.bandits import (
     UCB1Bandit,
     bayes_optimal_bandit_value,
 )
-from keras_meta.rl.baselines.evaluation import RandomAgent, Score, TrialAgent, evaluate
+from keras_meta.rl.baselines.evaluation import (
+    RandomAgent,
+    Score,
+    TrialAgent,
+    Trials,
+    evaluate,
+    play,
+)
 from keras_meta.rl.baselines.navigation import GoalOracle, StandStill
 from keras_meta.rl.baselines.tabular_mdp import (
     PSRL,
@@ -31,9 +38,11 @@ __all__ = [
     "StandStill",
     "ThompsonBandit",
     "TrialAgent",
+    "Trials",
     "UCB1Bandit",
     "bayes_optimal_bandit_value",
     "evaluate",
     "oracle_mdp_values",
     "plan_finite_horizon",
+    "play",
 ]

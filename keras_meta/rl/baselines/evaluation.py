@@ -1,4 +1,4 @@
-"""Evaluating agents on fixed (held-out) tasks: the agent protocol and `evaluate`."""
+"""Evaluating agents on fixed (held-out) tasks: the agent protocol, `evaluate` and `play`."""
 
 from __future__ import annotations
 
@@ -133,6 +133,56 @@ def evaluate(env: TrialEnvironment, agent: TrialAgent, tasks: Any, *, seed: int 
         >>> len(score.scores), 6.4 < score.mean < 6.8
         (2000, True)
     """
+    trials = play(env, agent, tasks, seed=seed)
+    expected = None if trials.expected_rewards is None else trials.expected_rewards.sum(1)
+    return Score.from_scores(trials.rewards.sum(1), expected)
+
+
+class Trials(NamedTuple):
+    """What happened in the trials `play` played, step by step, in task order.
+
+    Attributes:
+        actions: array (num_tasks, steps, ...), the agent's action at each step.
+        rewards: float64 array (num_tasks, steps), the reward each action drew.
+        expected_rewards: float64 array (num_tasks, steps), each action's expected reward
+            (`TrialEnvironment.expected_reward`), or None where the family does not
+            define it.
+    """
+
+    actions: np.ndarray
+    rewards: np.ndarray
+    expected_rewards: np.ndarray | None
+
+
+def play(env: TrialEnvironment, agent: TrialAgent, tasks: Any, *, seed: int = 0) -> Trials:
+    """Plays one trial per task and returns every step of it (`evaluate` scores these).
+
+    For analyses beyond the total: when an agent finds the best arm, where in the trial
+    two agents part. The tasks are played in chunks of ``env.batch_size`` rows (the last
+    chunk padded with repeated tasks, whose steps are dropped). The environment is
+    reseeded with `seed` (its noise and task stream restart) and its fixed tasks are
+    restored after.
+
+    Args:
+        env: a `TrialEnvironment` of the tasks' family.
+        agent: a `TrialAgent`.
+        tasks: the family's tasks tuple (e.g. `sample_bandit_tasks(..., split="test")`).
+        seed: non-negative int, seeds the environment noise and the agent's generator.
+
+    Returns:
+        `Trials` over the tasks.
+
+    Raises:
+        ValueError: on a bad seed or tasks that do not fit the environment.
+
+    Example:
+        >>> from keras_meta.rl import BernoulliBanditRL2, UCB1Bandit, play, sample_bandit_tasks
+        >>> tasks = sample_bandit_tasks(300, num_arms=5, split="test")
+        >>> env = BernoulliBanditRL2(num_arms=5, num_pulls=10, batch_size=100)
+        >>> trials = play(env, UCB1Bandit(0.2), tasks)
+        >>> trials.actions.shape, trials.rewards.shape
+        ((300, 10), (300, 10))
+    """
     n = sampler.num_tasks(tasks)
     if n < 1:
         raise ValueError(f"`tasks` must contain at least one task. Received: {n} tasks")
@@ -140,8 +190,8 @@ def evaluate(env: TrialEnvironment, agent: TrialAgent, tasks: Any, *, seed: int 
     env.seed(seed)
     rng = sampler.agent_generator(seed)
     b = env.batch_size
-    scores = np.empty(n)
-    expected: np.ndarray | None = np.empty(n)
+    chunks: list[tuple[list, list, list | None]] = []
+    with_expected = True
     try:
         for start in range(0, n, b):
             rows = np.arange(start, start + b) % n
@@ -149,24 +199,27 @@ def evaluate(env: TrialEnvironment, agent: TrialAgent, tasks: Any, *, seed: int 
             env.set_tasks(chunk)
             agent.begin_trial(chunk, rng)
             time_step = env.reset()
-            total, expected_total = np.zeros(b), np.zeros(b)
+            actions, rewards, expected = [], [], []
             while not time_step.is_last().all():
                 action = agent.act(time_step)
-                if expected is not None:
+                if with_expected:
                     mean = env.expected_reward(action)
                     if mean is None:
-                        expected = None
+                        with_expected = False
                     else:
-                        expected_total += mean
+                        expected.append(np.asarray(mean, np.float64))
+                actions.append(np.asarray(action))
                 time_step = env.step(action)
-                total += time_step.reward
-            stop = min(b, n - start)
-            scores[start:start + stop] = total[:stop]
-            if expected is not None:
-                expected[start:start + stop] = expected_total[:stop]
+                rewards.append(np.asarray(time_step.reward, np.float64))
+            chunks.append((actions, rewards, expected))
     finally:
         env.set_tasks(previous)
-    return Score.from_scores(scores, expected)
+
+    def stacked(index: int) -> np.ndarray:
+        # [steps, b, ...] per chunk -> [n, steps, ...], the padding rows dropped
+        return np.concatenate([np.swapaxes(np.stack(c[index]), 0, 1) for c in chunks])[:n]
+
+    return Trials(stacked(0), stacked(1), stacked(2) if with_expected else None)
 
 
 def argmax_random_ties(values: np.ndarray, rng: np.random.Generator,

@@ -1,4 +1,5 @@
-"""`evaluate`: chunking over the environment's batch, determinism, restored state."""
+"""`evaluate` and `play`: chunking over the environment's batch, determinism, restored state,
+the step-by-step record."""
 
 import numpy as np
 import pytest
@@ -9,8 +10,12 @@ from keras_meta.rl import (
     GreedyBandit,
     RandomAgent,
     Score,
+    TabularMDPRL2,
+    UCB1Bandit,
     evaluate,
+    play,
     sample_bandit_tasks,
+    sample_mdp_tasks,
 )
 
 
@@ -93,3 +98,45 @@ def test_random_agent_covers_the_action_space():
 def test_empty_tasks():
     with pytest.raises(ValueError, match="at least one task. Received: 0 tasks"):
         evaluate(BernoulliBanditRL2(3, 2), GreedyBandit(), BanditTasks(np.zeros((0, 3))))
+
+
+def test_play_records_each_step_in_task_order_and_evaluate_sums_it():
+    probs = np.zeros((7, 3))
+    probs[np.arange(7), np.arange(7) % 3] = 1.0  # task i pays on arm i % 3 only
+
+    class CycleArms:  # arm t % 3 at step t: the pays line up with the task's arm
+        def begin_trial(self, tasks, rng):
+            self.t = 0
+
+        def act(self, time_step):
+            self.t += 1
+            return np.full(len(time_step.step_type), (self.t - 1) % 3, np.int32)
+
+    env = BernoulliBanditRL2(3, 5, batch_size=3)  # 7 tasks: chunks of 3, the last padded
+    trials = play(env, CycleArms(), BanditTasks(probs))
+    assert trials.actions.shape == (7, 5) and trials.rewards.shape == (7, 5)
+    np.testing.assert_array_equal(trials.actions, np.tile(np.arange(5) % 3, (7, 1)))
+    paid = (np.arange(5)[None] % 3 == np.arange(7)[:, None] % 3).astype(float)
+    np.testing.assert_array_equal(trials.rewards, paid)
+    np.testing.assert_array_equal(trials.expected_rewards, paid)
+    score = evaluate(env, CycleArms(), BanditTasks(probs))
+    np.testing.assert_array_equal(score.scores, paid.sum(1))
+
+
+def test_play_matches_evaluate_on_random_tasks_and_mdps():
+    tasks = sample_bandit_tasks(250, 5, split="test")
+    env = BernoulliBanditRL2(5, 30, batch_size=100)
+    trials = play(env, UCB1Bandit(0.2), tasks, seed=3)
+    score = evaluate(env, UCB1Bandit(0.2), tasks, seed=3)
+    np.testing.assert_array_equal(trials.rewards.sum(1), score.scores)
+    np.testing.assert_allclose(trials.expected_rewards.sum(1), score.expected.scores)
+    chosen = np.take_along_axis(tasks.probs, trials.actions, axis=1)
+    np.testing.assert_allclose(trials.expected_rewards, chosen)  # a pull's mean: its arm's p
+
+    mdps = sample_mdp_tasks(20, split="test")
+    mdp_env = TabularMDPRL2(num_episodes=2, batch_size=8)
+    agent = RandomAgent(mdp_env.action_spec())
+    mdp_trials = play(mdp_env, agent, mdps)
+    assert mdp_trials.rewards.shape == (20, 2 * mdp_env.horizon)
+    np.testing.assert_allclose(mdp_trials.rewards.sum(1),
+                               evaluate(mdp_env, agent, mdps).scores)
