@@ -6,7 +6,9 @@ differ by less than a point, or to tell a gap of one point from none. This scrip
 policies saved by ``rl2_bandits.py --save-policies`` and the baselines on ``--tasks``
 held-out tasks (test split, seed 0, one environment seed for all, so equal actions draw
 equal rewards) and reports each score, its paired difference from UCB1 (the c of the
-baseline table) and the paired difference of every pair of policies. Writes the cell
+baseline table), the paired difference of every pair of policies, and where the policies
+part from UCB1 (by the task's best arm, and pull by pull: how often each agent pulls the
+best arm; with a picture). Writes the cell
 ``--label`` of docs/results/rl2_policies.json and re-renders rl2_policies.md from all cells.
 
     .venv/bin/python benchmarks/rl2_policies.py --arms 10 --pulls 100 --tasks 20000 \\
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 from _record import environment, markdown_header
 
 import keras_meta.rl as rl
@@ -54,6 +57,65 @@ def text(score: rl.Score, signed: bool = False) -> str:
     return f"{score.mean:{'+' if signed else ''}.2f} ± {score.stderr:.2f}"
 
 
+def where_it_differs(trials: dict[str, rl.Trials], probs, policies: list[str],
+                     reference: str, out: Path, key: str) -> tuple[list, list, Path]:
+    """Tables of where in the task space and in the trial each policy gains or loses
+    against `reference`, and a picture of the second."""
+    best, best_arm = probs.max(1), probs.argmax(1)
+    ref = trials[reference].expected_rewards
+    pulls = ref.shape[1]
+    edges = np.quantile(best, np.linspace(0, 1, 6))
+    bins = np.clip(np.searchsorted(edges, best, side="right") - 1, 0, 4)
+    by_best = ["| best arm's probability | tasks | " + " | ".join(policies)
+               + f" | {reference}'s regret |", "|---" * (len(policies) + 3) + "|"]
+    for b in range(5):
+        rows = bins == b
+        cells = [text(rl.Score.from_scores(trials[name].expected_rewards[rows].sum(1)
+                                           - ref[rows].sum(1)), True) for name in policies]
+        regret = (pulls * best[rows] - ref[rows].sum(1)).mean()
+        by_best.append(f"| {edges[b]:.2f}-{edges[b + 1]:.2f} | {rows.sum()} | "
+                       + " | ".join(cells) + f" | {regret:.1f} |")
+    on_best = {name: (t.actions == best_arm[:, None]).mean(0) for name, t in trials.items()}
+    gained = {name: np.cumsum((trials[name].expected_rewards - ref).mean(0))
+              for name in policies}
+    marks = sorted({max(1, round(pulls * f)) for f in (0.1, 0.2, 0.3, 0.5, 0.75, 1.0)})
+    over_trial = ["| pull t | " + " | ".join(f"best arm, {name}" for name in trials)
+                  + " | " + " | ".join(f"gain to t, {name}" for name in policies) + " |",
+                  "|---" * (1 + len(trials) + len(policies)) + "|"]
+    for t in marks:
+        over_trial.append(f"| {t} | " + " | ".join(f"{on_best[name][t - 1]:.2f}"
+                                                     for name in trials)
+                          + " | " + " | ".join(f"{gained[name][t - 1]:+.2f}"
+                                               for name in policies) + " |")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    steps = np.arange(1, pulls + 1)
+    colour = {name: f"C{i}" for i, name in enumerate(on_best)}  # one colour a name, both panels
+    for name, share in on_best.items():
+        left.plot(steps, share, label=name, color=colour[name],
+                  lw=2 if name == reference else 1.2,
+                  ls="-" if name in policies or name == reference else ":")
+    left.set(xlabel="pull", ylabel="trials pulling the best arm", title=key)
+    for name in policies:
+        right.plot(steps, gained[name], label=name, color=colour[name])
+    right.axhline(0, color="black", lw=0.8)
+    right.set(xlabel="pull t", ylabel=f"expected reward minus {reference}, pulls 1..t",
+              title="paired, mean over tasks")
+    left.legend(fontsize=7)
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    slug = "".join(ch if ch.isalnum() else "-" for ch in key).strip("-")
+    picture = out / f"rl2_policies_{slug}.png"
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(picture, dpi=100)
+    plt.close(fig)
+    return by_best, over_trial, picture
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("policies", nargs="+", metavar="[NAME=]PATH",
@@ -80,11 +142,14 @@ def main() -> None:
     c = BEST_UCB1_C.get(n, 0.2)
     reference = f"UCB1 (c={c})"
     start = time.perf_counter()
-    scores = {reference: rl.evaluate(env, rl.UCB1Bandit(c), tasks),
-              "Thompson": rl.evaluate(env, rl.ThompsonBandit(), tasks),
-              "Greedy": rl.evaluate(env, rl.GreedyBandit(), tasks)}
-    for name, policy in policies.items():
-        scores[name] = rl.evaluate(env, RL2Agent(policy), tasks)
+    agents = {reference: rl.UCB1Bandit(c), "Thompson": rl.ThompsonBandit(),
+              "Greedy": rl.GreedyBandit()}
+    agents.update((name, RL2Agent(policy)) for name, policy in policies.items())
+    trials, scores = {}, {}
+    for name, agent in agents.items():
+        trials[name] = rl.play(env, agent, tasks)
+        scores[name] = rl.Score.from_scores(trials[name].rewards.sum(1),
+                                            trials[name].expected_rewards.sum(1))
         print(f"{name}: {text(scores[name])}", flush=True)
     seconds = time.perf_counter() - start
 
@@ -102,6 +167,8 @@ def main() -> None:
         diff = scores[a].minus(scores[b])
         pair_rows.append(f"| {a} | {b} | {text(diff, True)} | {text(diff.expected, True)} |")
     key = args.label or f"k={k}, n={n}, {args.tasks} tasks"
+    by_best, over_trial, picture = where_it_differs(trials, tasks.probs, list(policies), reference,
+                                                    Path(args.out), key)
     files = "\n".join(f"- {name}: `{path.name}`" for name, path in named)
     markdown = (
         markdown_header(key, record).replace("# ", "## ", 1)
@@ -113,13 +180,22 @@ def main() -> None:
         f"{seconds:.0f} s for all agents.{(' ' + args.notes) if args.notes else ''}\n\n"
         f"Policies:\n\n{files}\n\n### Scores\n\n" + "\n".join(rows) + "\n"
         + ("\n### Policies against each other (paired, task by task)\n\n"
-           + "\n".join(pair_rows) + "\n" if pairs else ""))
+           + "\n".join(pair_rows) + "\n" if pairs else "")
+        + "\n### Where the policies part from UCB1\n\n"
+        "By the task's best arm (its success probability, in fifths of the held-out tasks): "
+        f"each policy's expected score minus {reference}'s, paired, and {reference}'s regret "
+        "(n x the best arm's probability minus its expected score).\n\n"
+        + "\n".join(by_best) + "\n\nOver the trial: the fraction of trials pulling the best "
+        "arm at pull t, and each policy's expected reward minus UCB1's, summed over pulls "
+        f"1..t (paired). Picture: `{picture.name}`.\n\n" + "\n".join(over_trial) + "\n")
     data = {"record": record, "tasks": args.tasks, "arms": k, "pulls": n,
             "policies": {name: str(path) for name, path in named},
             "scores": {name: [s.mean, s.stderr] for name, s in scores.items()},
             "minus_reference": {name: [d.mean, d.stderr] for name, d in
                                 ((name, s.minus(scores[reference])) for name, s in
                                  scores.items())},
+            "best_arm_share": {name: (t.actions == tasks.probs.argmax(1)[:, None]).mean(0)
+                               .round(4).tolist() for name, t in trials.items()},
             "pairs": [[a, b, scores[a].minus(scores[b]).mean,
                        scores[a].minus(scores[b]).stderr] for a, b in pairs],
             "markdown": markdown}
