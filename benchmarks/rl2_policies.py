@@ -211,7 +211,7 @@ def main() -> None:
     (out / "rl2_policies.md").write_text("# RL^2 bandit policies on many held-out tasks\n\n"
                                          f"{intro}\n\n"
                                          + "\n".join(c["markdown"] for c in cells.values()))
-    print("\n".join(rows + [""] + pair_rows))
+    print("\n".join(rows + ([""] + pair_rows if pairs else [])))
     print(f"wrote {path} and {out / 'rl2_policies.md'} (cell {key!r})")
 
 
