@@ -106,17 +106,10 @@ class RandomAgent:
 def evaluate(env: TrialEnvironment, agent: TrialAgent, tasks: Any, *, seed: int = 0) -> Score:
     """Plays one trial per task and scores it (undiscounted total reward of the trial).
 
-    The tasks are played in chunks of ``env.batch_size`` rows (the last chunk padded
-    with repeated tasks, whose scores are dropped). The environment is reseeded with
-    `seed` (its noise and task stream restart) and its fixed tasks are restored after.
-    Where the family defines `TrialEnvironment.expected_reward`, the same trials are also
-    scored by their expected rewards (`Score.expected`).
-
-    Args:
-        env: a `TrialEnvironment` of the tasks' family.
-        agent: a `TrialAgent`.
-        tasks: the family's tasks tuple (e.g. `sample_bandit_tasks(..., split="test")`).
-        seed: non-negative int, seeds the environment noise and the agent's generator.
+    The trials are those of `play` with the same arguments (chunks of ``env.batch_size``
+    tasks, the environment reseeded with `seed`, its fixed tasks restored after). Where
+    the family defines `TrialEnvironment.expected_reward`, the same trials are also scored
+    by their expected rewards (`Score.expected`).
 
     Returns:
         A `Score` over the tasks.
