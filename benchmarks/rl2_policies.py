@@ -174,7 +174,8 @@ def main() -> None:
         markdown_header(key, record).replace("# ", "## ", 1)
         + f"Held-out tasks: {args.tasks} tasks of the test split (seed 0), played in chunks of "
         f"{min(args.tasks, BLOCK)} in the numpy `BernoulliBanditRL2` with "
-        "`keras_meta.rl.evaluate` (environment seed 0 for every agent); score = total reward "
+        "`keras_meta.rl.play` (the trials `evaluate` scores; environment seed 0 for every "
+        "agent); score = total reward "
         "of the n-pull trial, mean ± s.e. over tasks; RL^2 policies with sampled actions; "
         "expected score: the same trials scored by the chosen arms' success probabilities. "
         f"{seconds:.0f} s for all agents.{(' ' + args.notes) if args.notes else ''}\n\n"
