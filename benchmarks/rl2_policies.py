@@ -18,19 +18,19 @@ best arm; with a picture). Writes the cell
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
 from _record import environment, markdown_header
+from rl2_bandits import bandit_order, write_results
 
 import keras_meta.rl as rl
 from keras_meta.rl.baselines.bandits import BEST_UCB1_C
 from keras_meta.rl.learners import RL2Agent, RL2Policy
 
-BLOCK = 5000  # tasks played at once: memory stays bounded for any --tasks
+BLOCK = 5000  # tasks played at once (the environment's batch); `play` keeps every step of all
 
 
 def parse_policy(text: str) -> tuple[str, Path]:
@@ -200,20 +200,12 @@ def main() -> None:
             "pairs": [[a, b, scores[a].minus(scores[b]).mean,
                        scores[a].minus(scores[b]).stderr] for a, b in pairs],
             "markdown": markdown}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "rl2_policies.json"
-    cells = json.loads(path.read_text())["cells"] if path.exists() else {}
-    cells[key] = data
-    path.write_text(json.dumps({"cells": cells}, indent=1) + "\n")
     intro = ("Saved RL^2 bandit policies scored on many held-out tasks, paired with UCB1 and "
              "with each other. Written by `benchmarks/rl2_policies.py`; the policies come from "
              "the `rl2_bandits.py` cells of `rl2.md` (trained with `--save-policies`).")
-    (out / "rl2_policies.md").write_text("# RL^2 bandit policies on many held-out tasks\n\n"
-                                         f"{intro}\n\n"
-                                         + "\n".join(c["markdown"] for c in cells.values()))
+    write_results(Path(args.out), "rl2_policies", "RL^2 bandit policies on many held-out tasks",
+                  intro, key, data, bandit_order)
     print("\n".join(rows + ([""] + pair_rows if pairs else [])))
-    print(f"wrote {path} and {out / 'rl2_policies.md'} (cell {key!r})")
 
 
 if __name__ == "__main__":
