@@ -70,6 +70,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
         help="advantages and critic targets from each pull's expected reward (the arm's "
              "probability, an MDP's mean reward) instead of the sampled one; also in "
              "pre-training")
+    add("--task-inference-coefficient", type=float, default=0.0,
+        help="weight of an auxiliary loss: a head on the policy's GRU predicts the task's "
+             "parameters (arm probabilities, MDP rewards and transitions) at every step; "
+             "also in pre-training and the curriculum (default 0: off)")
     add("--outer-step", choices=("ppo", "trpo"), default="ppo",
         help="PPO, or the paper's TRPO step on the policy (needs --critic separate; the "
              "optimizer then fits the critic on the --ppo-epochs x --minibatches updates)")
@@ -122,6 +126,8 @@ def rl2_config(args: argparse.Namespace) -> dict:
         config["task_aware_critic"] = True
     if args.expected_rewards:
         config["expected_rewards"] = True
+    if args.task_inference_coefficient:
+        config["task_inference_coefficient"] = args.task_inference_coefficient
     if args.outer_step != "ppo":
         config.update(outer_step=args.outer_step, max_kl=args.max_kl,
                       fisher_fraction=args.fisher_fraction)
@@ -159,6 +165,8 @@ def pretrain_config(args: argparse.Namespace) -> dict:
         config["encoder_units"] = list(args.encoder_units)
     if args.previous_observation:
         config["previous_observation"] = True
+    if args.task_inference_coefficient:  # the task head's weights are copied too
+        config["task_inference_coefficient"] = args.task_inference_coefficient
     return config
 
 

@@ -71,6 +71,10 @@ class RL2Policy(keras.Model):
             tabular MDP's rewards and transitions are indexed by, instead of the GRU
             recalling the state from its memory. The observation is carried in the
             recurrent state: ``state_size = hidden_units + observation_size``.
+        task_prediction_size: int >= 0; if > 0, a linear head on the policy's GRU predicts
+            this many task features at every step (``unroll(...,
+            return_task_predictions=True)``), for `RL2`'s ``task_inference_coefficient``.
+            Not run while acting.
 
     Raises:
         ValueError: on a bad argument.
@@ -89,7 +93,7 @@ class RL2Policy(keras.Model):
                  initial_std: float = 1.0, critic: str = "shared",
                  time_aware_critic: bool = False, critic_task_size: int = 0,
                  encoder_units: tuple[int, ...] | list[int] = (),
-                 previous_observation: bool = False,
+                 previous_observation: bool = False, task_prediction_size: int = 0,
                  name: str = "rl2_policy", **kwargs) -> None:
         super().__init__(name=name, **kwargs)
         if critic not in CRITICS:
@@ -116,6 +120,8 @@ class RL2Policy(keras.Model):
         self.encoder_units = tuple(sampler.check_int("encoder_units", u, 1)
                                    for u in encoder_units)
         self.previous_observation = bool(previous_observation)
+        self.task_prediction_size = sampler.check_int("task_prediction_size",
+                                                      task_prediction_size, 0)
         self.encoder = self._encoder("encoder")
         self.cell = keras.layers.GRUCell(self.hidden_units, name="gru")
         if self.distribution.discrete:
@@ -123,13 +129,15 @@ class RL2Policy(keras.Model):
         else:
             self.head = self.distribution.head(initial_std=self.initial_std)
         self.value_head = keras.layers.Dense(1, name="value")
+        self.task_head = (keras.layers.Dense(self.task_prediction_size, name="task_prediction")
+                          if self.task_prediction_size else None)
         self.critic_cell = (keras.layers.GRUCell(self.hidden_units, name="critic_gru")
                             if critic == "separate" else None)
         self.critic_encoder = self._encoder("critic_encoder") if critic == "separate" else []
         first = {k: v[None] for k, v in zip(POLICY_INPUTS, self.first_inputs(1))}
         if self.critic_task_size:
             first[TASK_KEY] = tf.zeros([1, 1, self.critic_task_size])
-        self.unroll(first)
+        self.unroll(first, return_task_predictions=bool(self.task_prediction_size))
         self.built = True  # every weight exists now (saving and export check this flag)
 
     def _encoder(self, prefix: str) -> list[keras.layers.Dense]:
@@ -231,8 +239,8 @@ class RL2Policy(keras.Model):
             return self.head(h), tf.concat([h, tf.cast(observation, h.dtype)], axis=-1)
         return self.head(h), h
 
-    def unroll(self, observations: dict[str, tf.Tensor],
-               state: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def unroll(self, observations: dict[str, tf.Tensor], state: tf.Tensor | None = None, *,
+               return_task_predictions: bool = False) -> tuple[tf.Tensor, ...]:
         """Runs the policy over time-major sequences (differentiable).
 
         Args:
@@ -241,10 +249,16 @@ class RL2Policy(keras.Model):
             state: initial recurrent state ``[B, state_size]`` of the policy; zeros by
                 default (a separate critic always starts from zeros, and a time-aware one
                 takes the sequence for a whole trial).
+            return_task_predictions: also return the task head's predictions
+                ``[T, B, task_prediction_size]`` (needs ``task_prediction_size > 0``).
 
         Returns:
-            ``(params [T, B, P], values [T, B], final state [B, state_size])``.
+            ``(params [T, B, P], values [T, B], final state [B, state_size])``, and the task
+            predictions last with ``return_task_predictions``.
         """
+        if return_task_predictions and self.task_head is None:
+            raise ValueError("`return_task_predictions=True` needs a policy built with "
+                             "task_prediction_size > 0.")
         x, h0 = self._sequence_inputs(observations, state)
         hidden = self._hidden(x, h0)
         critic_hidden = (hidden if self.critic_cell is None
@@ -253,7 +267,10 @@ class RL2Policy(keras.Model):
         if self.previous_observation:
             final = tf.concat([final, tf.cast(observations[POLICY_INPUTS[0]][-1], final.dtype)],
                               axis=-1)
-        return self.head(hidden), self.value_head(critic_hidden)[..., 0], final
+        outputs = (self.head(hidden), self.value_head(critic_hidden)[..., 0], final)
+        if return_task_predictions:
+            outputs += (self.task_head(hidden),)
+        return outputs
 
     def action_params(self, observations: dict[str, tf.Tensor]) -> tf.Tensor:
         """The actor alone over time-major trials from their start: params ``[T, B, P]``."""
@@ -304,7 +321,8 @@ class RL2Policy(keras.Model):
                 "critic": self.critic, "time_aware_critic": self.time_aware_critic,
                 "critic_task_size": self.critic_task_size,
                 "encoder_units": list(self.encoder_units),
-                "previous_observation": self.previous_observation, "name": self.name}
+                "previous_observation": self.previous_observation,
+                "task_prediction_size": self.task_prediction_size, "name": self.name}
 
 
 @keras.saving.register_keras_serializable(package="keras_meta")
@@ -390,6 +408,15 @@ class RL2(RLLearner):
             critic can remove, since it is drawn after the value is predicted). Training
             only, like ``task_aware_critic``: it uses what the environment knows about the
             task.
+        task_inference_coefficient: float >= 0; if > 0, a linear head on the policy's GRU
+            predicts the task's parameters (`TrialDynamics.task_features`) at every step,
+            and PPO adds this times its mean squared error to the loss (task inference as
+            an auxiliary task, Humplik et al. 2019). The error's minimiser given the trial
+            so far is the posterior mean of the parameters, so the GRU is pushed to keep a
+            belief over the task (for a bandit, each arm's success rate, which needs that
+            arm's pulls and successes) instead of only what the policy gradient has found
+            useful so far. Training only (acting and export use the policy alone); logged
+            as ``task_loss``. Needs ``outer_step="ppo"``.
         outer_step: ``"ppo"`` (clipped surrogate, the compiled optimizer) or ``"trpo"``
             (natural gradient in a KL trust region, as in the RL^2 paper; the compiled
             optimizer then fits the critic only, so it needs ``critic="separate"``).
@@ -420,6 +447,8 @@ class RL2(RLLearner):
         Learning via Slow Reinforcement Learning. 2016.
         Schulman, Wolski, Dhariwal, Radford, Klimov. Proximal Policy Optimization
         Algorithms. 2017.
+        Humplik, Galashov, Hasenclever, Ortega, Teh, Heess. Meta reinforcement learning as
+        task inference. 2019.
     """
 
     def __init__(self, dynamics: tf_envs.TrialDynamics | Any, *, hidden_units: int = 64,
@@ -433,7 +462,7 @@ class RL2(RLLearner):
                  final_entropy_coefficient: float = 0.0, reward_scale: float = 1.0,
                  critic: str = "shared", time_aware_critic: bool = False,
                  task_aware_critic: bool = False, expected_rewards: bool = False,
-                 outer_step: str = "ppo", max_kl: float = 0.01, cg_iterations: int = 10,
+                 task_inference_coefficient: float = 0.0, outer_step: str = "ppo", max_kl: float = 0.01, cg_iterations: int = 10,
                  cg_damping: float = 1e-5, line_search_steps: int = 15,
                  line_search_decay: float = 0.5, fisher_fraction: float = 1.0,
                  name: str = "rl2", **kwargs) -> None:
@@ -444,10 +473,19 @@ class RL2(RLLearner):
             raise ValueError("`outer_step='trpo'` needs critic='separate' (the trust-region "
                              "step moves the policy's GRU, on which a shared critic sits). "
                              f"Received: critic={critic!r}")
+        task_inference_coefficient = _check_float("task_inference_coefficient",
+                                                  task_inference_coefficient, 0.0)
+        if task_inference_coefficient and outer_step != "ppo":
+            raise ValueError("`task_inference_coefficient` > 0 needs outer_step='ppo' (the "
+                             "trust-region step optimises the policy loss alone). Received: "
+                             f"outer_step={outer_step!r}")
         diagnostics = (("approx_kl", "clip_fraction") if outer_step == "ppo"
                        else ("kl", "accepted"))
+        if task_inference_coefficient:
+            diagnostics += ("task_loss",)
         super().__init__(("trial_return", "policy_loss", "value_loss", "entropy")
                          + diagnostics, name=name, **kwargs)
+        self.task_inference_coefficient = task_inference_coefficient
         self.outer_step = outer_step
         self.expected_rewards = bool(expected_rewards)
         self.max_kl = _check_float("max_kl", max_kl, 0.0, None, strict=True)
@@ -479,7 +517,9 @@ class RL2(RLLearner):
                                 critic_task_size=(self.dynamics.task_feature_size
                                                   if task_aware_critic else 0),
                                 encoder_units=encoder_units,
-                                previous_observation=previous_observation)
+                                previous_observation=previous_observation,
+                                task_prediction_size=(self.dynamics.task_feature_size
+                                                      if task_inference_coefficient else 0))
         self.built = True
 
     # ------------------------------------------------------------------ data
@@ -516,7 +556,8 @@ class RL2(RLLearner):
         tasks, seed = data["tasks"], tf.cast(data["seed"], tf.int32)
         rollout_seed, shuffle_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         trials = self.collect(tasks, rollout_seed, expected_rewards=self.expected_rewards)
-        if self.policy.critic_task_size:  # beside the trial, for the critic's passes over it
+        if self.policy.critic_task_size or self.task_inference_coefficient:
+            # beside the trial, for the critic's (and the task head's) passes over it
             features = self.dynamics.task_features(tasks)
             trials = trials._replace(observations={**trials.observations, TASK_KEY: tf.tile(
                 features[None], tf.stack([tf.shape(trials.rewards)[0], 1, 1]))})
@@ -578,20 +619,31 @@ class RL2(RLLearner):
         dist = self.dynamics.distribution
         entropy_weight = self.entropy_weight()
 
+        infer_task = bool(self.task_inference_coefficient)
+
         def loss_fn(take):
             mask = take(trials.active)
-            params, values, _ = self.policy.unroll(
-                {k: take(v) for k, v in self._critic_inputs(trials).items()})
-            params = tf.cast(params, tf.float32)
+            outputs = self.policy.unroll(
+                {k: take(v) for k, v in self._critic_inputs(trials).items()},
+                return_task_predictions=infer_task)
+            params, values = tf.cast(outputs[0], tf.float32), outputs[1]
             terms = clipped_surrogate(dist.log_prob(params, take(trials.actions)),
                                       take(trials.log_probs), take(advantages),
                                       self.clip_ratio, mask)
             entropy = masked_mean(dist.entropy(params), mask)
             value_loss = tf.reduce_mean(tf.square(tf.cast(values, tf.float32) - take(targets)))
             loss = terms.loss - entropy_weight * entropy + self.value_coefficient * value_loss
-            return loss, (terms.loss, value_loss, entropy, terms.approx_kl, terms.clip_fraction)
+            stats = (terms.loss, value_loss, entropy, terms.approx_kl, terms.clip_fraction)
+            if infer_task:
+                error = tf.cast(outputs[3], tf.float32) - take(trials.observations[TASK_KEY])
+                task_loss = masked_mean(tf.reduce_mean(tf.square(error), axis=-1), mask)
+                loss += self.task_inference_coefficient * task_loss
+                stats += (task_loss,)
+            return loss, stats
 
         names = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
+        if infer_task:
+            names += ("task_loss",)
         means = self._minibatch_updates(trials, seed, loss_fn, self.policy.trainable_variables,
                                         len(names))
         return dict(zip(names, means))
@@ -736,7 +788,9 @@ class RL2(RLLearner):
                 "reward_scale": self.reward_scale, "critic": self.policy.critic,
                 "time_aware_critic": self.policy.time_aware_critic,
                 "task_aware_critic": bool(self.policy.critic_task_size),
-                "expected_rewards": self.expected_rewards, "outer_step": self.outer_step,
+                "expected_rewards": self.expected_rewards,
+                "task_inference_coefficient": self.task_inference_coefficient,
+                "outer_step": self.outer_step,
                 "max_kl": self.max_kl,
                 "cg_iterations": self.cg_iterations, "cg_damping": self.cg_damping,
                 "line_search_steps": self.line_search_steps,
