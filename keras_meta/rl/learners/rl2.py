@@ -462,7 +462,8 @@ class RL2(RLLearner):
                  final_entropy_coefficient: float = 0.0, reward_scale: float = 1.0,
                  critic: str = "shared", time_aware_critic: bool = False,
                  task_aware_critic: bool = False, expected_rewards: bool = False,
-                 task_inference_coefficient: float = 0.0, outer_step: str = "ppo", max_kl: float = 0.01, cg_iterations: int = 10,
+                 task_inference_coefficient: float = 0.0, outer_step: str = "ppo",
+                 max_kl: float = 0.01, cg_iterations: int = 10,
                  cg_damping: float = 1e-5, line_search_steps: int = 15,
                  line_search_decay: float = 0.5, fisher_fraction: float = 1.0,
                  name: str = "rl2", **kwargs) -> None:
