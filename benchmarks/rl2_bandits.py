@@ -28,6 +28,8 @@ from _record import environment, markdown_header
 import keras_meta.rl as rl
 from keras_meta.rl.baselines.bandits import BEST_UCB1_C
 from keras_meta.rl.learners import RL2, RL2Agent, task_batch
+from keras_meta.rl.learners.returns import masked_mean
+from keras_meta.rl.learners.rl2 import POLICY_INPUTS
 
 UCB1_SWEEP = (0.05, 0.1, 0.2, 0.3)
 
@@ -92,6 +94,13 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     add("--pretrain-final-entropy-coefficient", type=float, default=0.0,
         help="with --pretrain-pulls: the pre-training's entropy weight decays linearly from "
              f"{PRETRAIN_CONFIG['entropy_coefficient']} to this")
+    add("--imitate-ucb1", type=int, default=0, metavar="ITERATIONS",
+        help="bandits only, instead of --pretrain-pulls: first train the policy for this many "
+             "iterations to pull the arm UCB1 would pull after its own history (behaviour "
+             "cloning with the policy's own trials, as DAgger; UCB1's c of the baseline "
+             "table) and the critic on those trials, then run PPO from it: a diagnostic of "
+             "whether the GRU can hold UCB1 and whether PPO keeps it (default 0: off)")
+    add("--imitate-batch", type=int, default=512, help="trials per --imitate-ucb1 iteration")
     add("--seeds", type=int, nargs="+", default=[0, 1, 2])
     add("--tasks", type=int, default=1000, help="held-out test tasks")
     add("--checkpoint-every", type=int, default=defaults.get("checkpoint_every", 50),
@@ -203,6 +212,62 @@ def pretrain(seed: int, args: argparse.Namespace, short_env) -> tuple[RL2, float
     return short, float(history.history["entropy"][-1]), steps
 
 
+def ucb1_choices(observations: dict[str, tf.Tensor], c: float) -> tf.Tensor:
+    """The arm `UCB1Bandit(c)` pulls at each step of time-major bandit trials, from the
+    pulls and successes before it (the ``prev_action`` one-hots and ``prev_reward``s the
+    policy read): int32 ``[T, B]``, ties to the lowest arm."""
+    pulls = tf.cumsum(observations["prev_action"], axis=0)
+    wins = tf.cumsum(observations["prev_action"] * observations["prev_reward"], axis=0)
+    t = tf.reduce_sum(pulls, axis=-1, keepdims=True)
+    score = (wins + 1.0) / (pulls + 2.0) + c * tf.sqrt(tf.math.log(t + 1.0) / (pulls + 1.0))
+    return tf.argmax(score, axis=-1, output_type=tf.int32)
+
+
+def imitate_ucb1(rl2: RL2, seed: int, args: argparse.Namespace, c: float
+                 ) -> tuple[float, int]:
+    """`--imitate-ucb1` iterations of behaviour cloning: each plays a batch of trials with
+    the current policy (sampled actions, so that it learns UCB1's choice on the histories
+    its own mistakes lead to, as DAgger does) and takes one Adam step on the
+    cross-entropy of UCB1's choices plus the critic's squared error on the trials' GAE
+    targets. Returns the policy's entropy on the last batch and the environment steps."""
+    policy, dist = rl2.policy, rl2.dynamics.distribution
+    optimizer = keras.optimizers.Adam(args.learning_rate)
+    variables = policy.trainable_variables
+    optimizer.build(variables)
+
+    @tf.function
+    def step(tasks, rollout_seed):
+        trials = rl2.collect(tasks, rollout_seed)
+        labels = ucb1_choices(trials.observations, c)
+        _, targets = rl2.advantages(trials)
+        inputs = {k: trials.observations[k] for k in POLICY_INPUTS}
+        with tf.GradientTape() as tape:
+            params = tf.cast(policy.action_params(inputs), tf.float32)
+            cross_entropy = masked_mean(-dist.log_prob(params, labels), trials.active)
+            values = tf.cast(policy.critic_values(inputs), tf.float32)
+            value_loss = tf.reduce_mean(tf.square(values - targets))
+            loss = cross_entropy + rl2.value_coefficient * value_loss
+        grads = tape.gradient(loss, variables)
+        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
+        grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        optimizer.apply(grads, variables)
+        agreement = masked_mean(tf.cast(tf.equal(trials.actions, labels), tf.float32),
+                                trials.active)
+        return (cross_entropy, agreement, masked_mean(dist.entropy(params), trials.active),
+                tf.reduce_mean(trials.returns()))
+
+    steps = 0
+    data = rl2.dataset(args.imitate_batch, seed=seed + 2000).take(args.imitate_ucb1)
+    for i, element in enumerate(data, 1):
+        cross_entropy, agreement, entropy, returns = (
+            float(v) for v in step(element["tasks"], element["seed"]))
+        steps += args.imitate_batch * rl2.dynamics.trial_length
+        if i % 50 == 0 or i == args.imitate_ucb1:
+            print(f"  seed {seed} imitation {i}: cross-entropy {cross_entropy:.3f}, "
+                  f"agreement {agreement:.3f}, trial return {returns:.2f}", flush=True)
+    return entropy, steps
+
+
 def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
           pretrain_env=None) -> dict:
     """Trains one RL^2 agent; returns its curve, final held-out scores and timings."""
@@ -214,6 +279,9 @@ def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
     rl2 = RL2(dynamics_env, **rl2_config(args))
     if pretrain_env is not None:
         rl2.policy.set_weights(short.policy.get_weights())
+    if args.imitate_ucb1:
+        pre_entropy, pre_steps = imitate_ucb1(rl2, seed, args,
+                                              BEST_UCB1_C.get(dynamics_env.num_pulls, 0.2))
     learning_rate = args.learning_rate
     if args.final_learning_rate is not None:
         learning_rate = keras.optimizers.schedules.PolynomialDecay(
@@ -222,10 +290,11 @@ def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
     rl2.compile(keras.optimizers.Adam(learning_rate))
     data = rl2.dataset(args.batch, seed=seed)
     curve: list[tuple[int, int, float, float]] = []
-    if pretrain_env is not None:
+    if pretrain_env is not None or args.imitate_ucb1:
         curve.append((0, pre_steps, time.perf_counter() - start,
                       rl.evaluate(env, RL2Agent(rl2), tasks).mean))
-        print(f"  seed {seed} after pre-training: {curve[-1][3]:.3f} ({curve[-1][2]:.0f} s, "
+        print(f"  seed {seed} after {'imitation' if args.imitate_ucb1 else 'pre-training'}: "
+              f"{curve[-1][3]:.3f} ({curve[-1][2]:.0f} s, "
               f"entropy {pre_entropy:.3f})", flush=True)
     first: list[float] = []
 
@@ -423,6 +492,16 @@ def pretrain_entropy_text(runs: list[dict]) -> str:
 
 
 def pretrain_text(args: argparse.Namespace) -> str:
+    if args.imitate_ucb1:
+        return (f" Imitation of UCB1 first: {args.imitate_ucb1} iterations of "
+                f"{args.imitate_batch} trials of the same k and n (task stream seed + 2000), "
+                "each played by the policy itself (sampled actions) and followed by one Adam "
+                f"step ({args.learning_rate}, global-norm clip 1.0) on the cross-entropy of "
+                f"the arm UCB1 (c={BEST_UCB1_C.get(args.pulls, 0.2)}) would pull after each "
+                "history (behaviour cloning on the policy's own histories, as DAgger) plus "
+                "0.5 x the critic's squared error on the trials' GAE targets; iteration 0 of "
+                "the learning curve is the imitating policy, before any PPO; its environment "
+                "steps and wall time are included in the totals.")
     if args.pretrain_pulls is None:
         return ""
     config = ", ".join(f"{key}={value}" for key, value in pretrain_config(args).items())
@@ -460,6 +539,10 @@ def main() -> None:
         parser.error("--checkpoint-every must divide --iterations")
     if args.curriculum_pulls and args.pretrain_pulls is None:
         parser.error("--curriculum-pulls needs --pretrain-pulls (the stages follow it)")
+    if args.imitate_ucb1 and args.pretrain_pulls is not None:
+        parser.error("--imitate-ucb1 replaces --pretrain-pulls: give one of them")
+    if args.imitate_ucb1 < 0 or args.imitate_batch < 1:
+        parser.error("--imitate-ucb1 must be >= 0 and --imitate-batch >= 1")
     if args.curriculum_iterations < 1:
         parser.error(f"--curriculum-iterations must be >= 1, got {args.curriculum_iterations}")
     k, n = args.arms, args.pulls
