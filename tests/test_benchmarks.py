@@ -29,3 +29,25 @@ def test_help(script, monkeypatch, capsys):
     assert out.startswith("usage:")
     description = out.split("\n\n")[1].strip()  # argparse: usage, description, options
     assert description and not description.startswith("options:"), out
+
+
+def test_rl2_bandits_ucb1_choices_are_ucb1s(monkeypatch):
+    """--imitate-ucb1's labels: the arm UCB1Bandit pulls after each history, computed in the
+    graph from the one-hot previous actions and rewards an RL^2 policy reads."""
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_meta.rl as rl
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    ucb1_choices = runpy.run_path(str(BENCHMARKS / "rl2_bandits.py"))["ucb1_choices"]
+    k, n, b = 10, 100, 200
+    tasks = rl.sample_bandit_tasks(b, k, split="test")
+    trials = rl.play(rl.BernoulliBanditRL2(k, n, batch_size=b), rl.UCB1Bandit(0.2), tasks)
+    actions, rewards = trials.actions.T, trials.rewards.T  # [T, B]
+    prev_action = np.concatenate([np.zeros((1, b, k)), np.eye(k)[actions[:-1]]])
+    prev_reward = np.concatenate([np.zeros((1, b)), rewards[:-1]])[..., None]
+    choices = ucb1_choices({"prev_action": tf.constant(prev_action, tf.float32),
+                            "prev_reward": tf.constant(prev_reward, tf.float32)}, 0.2)
+    np.testing.assert_array_equal(choices.numpy(), actions)
+    assert len(np.unique(actions)) == k  # every arm is tried: the check covers the bonus
