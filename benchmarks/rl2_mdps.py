@@ -31,6 +31,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.iterations % args.checkpoint_every:
         parser.error("--checkpoint-every must divide --iterations")
+    if args.pretrain_pulls is not None or args.curriculum_pulls or args.imitate_ucb1:
+        parser.error("--pretrain-pulls, --curriculum-pulls and --imitate-ucb1 are for bandits "
+                     "(rl2_bandits.py)")
     n = args.episodes
     tasks = rl.sample_mdp_tasks(args.tasks, split="test")
     env = rl.TabularMDPRL2(n, batch_size=args.tasks)

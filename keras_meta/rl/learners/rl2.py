@@ -615,11 +615,11 @@ class RL2(RLLearner):
 
         Returns:
             The mean over the updates of ``policy_loss``, ``value_loss``, ``entropy``,
-            ``approx_kl`` and ``clip_fraction``.
+            ``approx_kl`` and ``clip_fraction`` (and ``task_loss`` with a
+            `task_inference_coefficient`).
         """
         dist = self.dynamics.distribution
         entropy_weight = self.entropy_weight()
-
         infer_task = bool(self.task_inference_coefficient)
 
         def loss_fn(take):
