@@ -439,7 +439,7 @@ def run_cell(args: argparse.Namespace, *, title: str, tasks_text: str, dynamics_
         "evaluations. Rollouts only: "
         "the trained policy playing 1024 trials in one compiled `tf.while_loop` (no update)."
         "\n\n" + "\n".join(timing) + "\n\n### Learning curve\n\n" + "\n".join(curve) + "\n"
-        + pretrain_entropy_text(runs))
+        + pretrain_entropy_text(runs, "imitation" if args.imitate_ucb1 else "pre-training"))
     data = {"record": record, "config": rl2_config(args), "optimizer": optimizer_text(args),
             "batch": args.batch, "total_s": total, "target": target,
             "baselines": {name: score_pair(s) for name, s in baselines.items()},
@@ -482,12 +482,12 @@ def bandit_order(key: str) -> tuple:
     return (int(fields["n"]), int(fields["k"]), key.count(",") > 1, key)
 
 
-def pretrain_entropy_text(runs: list[dict]) -> str:
+def pretrain_entropy_text(runs: list[dict], stage: str = "pre-training") -> str:
     entropies = [f"seed {r['seed']}: {r['pretrain_entropy']:.3f}" for r in runs
                  if r["pretrain_entropy"] is not None]
     if not entropies:
         return ""
-    return ("\nEntropy of the policy (nats per step) over the last pre-training iteration, "
+    return (f"\nEntropy of the policy (nats per step) over the last {stage} iteration, "
             "the start of the curve above: " + ", ".join(entropies) + ".\n")
 
 
