@@ -30,7 +30,8 @@ import keras_meta.rl as rl
 from keras_meta.rl.baselines.bandits import BEST_UCB1_C
 from keras_meta.rl.learners import RL2Agent, RL2Policy
 
-BLOCK = 5000  # tasks played at once (the environment's batch); `play` keeps every step of all
+BLOCK = 5000  # tasks played at once (the environment's batch); `play` still keeps every
+# step of all the tasks: about 50 MB at 20,000 tasks x 100 pulls
 
 
 def parse_policy(text: str) -> tuple[str, Path]:

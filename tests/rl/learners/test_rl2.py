@@ -356,8 +356,8 @@ def test_task_aware_critic_values_follow_the_task():
 
 def test_task_inference_head_reads_the_policy_gru_and_acting_ignores_it():
     """task_prediction_size: a linear head on the actor's GRU, returned on request by
-    `unroll`; the action parameters, the values and `step` are those of the same policy
-    without the head."""
+    `unroll`; the action parameters and the values are those of the same policy without
+    the head."""
     dist = distributions.Categorical(4)
     policy = RL2Policy(1, 4, dist, hidden_units=8, task_prediction_size=3)
     seq = {k: tf.constant(v) for k, v in _sequence().items()}
