@@ -29,7 +29,7 @@ import keras_meta.rl as rl
 from keras_meta.rl.baselines.bandits import BEST_UCB1_C
 from keras_meta.rl.learners import RL2, RL2Agent, task_batch
 from keras_meta.rl.learners.returns import masked_mean
-from keras_meta.rl.learners.rl2 import POLICY_INPUTS
+from keras_meta.rl.learners.rl2 import POLICY_INPUTS, RL2Policy
 
 UCB1_SWEEP = (0.05, 0.1, 0.2, 0.3)
 
@@ -101,6 +101,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
              "table) and the critic on those trials, then run PPO from it: a diagnostic of "
              "whether the GRU can hold UCB1 and whether PPO keeps it (default 0: off)")
     add("--imitate-batch", type=int, default=512, help="trials per --imitate-ucb1 iteration")
+    add("--initial-policy", default=None, metavar="PATH",
+        help="start from this saved policy (a .keras file of --save-policies, e.g. the "
+             "'-before-ppo' one of an --imitate-ucb1 run) instead of a fresh one; its "
+             "architecture must match the policy options given here")
     add("--seeds", type=int, nargs="+", default=[0, 1, 2])
     add("--tasks", type=int, default=1000, help="held-out test tasks")
     add("--checkpoint-every", type=int, default=defaults.get("checkpoint_every", 50),
@@ -112,7 +116,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
     add("--out", default="docs/results")
     add("--save-policies", default=None, metavar="DIR",
         help="also save each seed's trained policy as DIR/k<K>-n<N>[-<label>]-seed<S>.keras "
-             "(for analyses after the run; not written by default)")
+             "(for analyses after the run; not written by default), and after a "
+             "pre-training or imitation stage the policy PPO starts from, with the suffix "
+             "'-before-ppo'")
 
 
 def rl2_config(args: argparse.Namespace) -> dict:
@@ -279,9 +285,13 @@ def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
     rl2 = RL2(dynamics_env, **rl2_config(args))
     if pretrain_env is not None:
         rl2.policy.set_weights(short.policy.get_weights())
+    if args.initial_policy:
+        load_initial_policy(rl2, Path(args.initial_policy))
     if args.imitate_ucb1:
         pre_entropy, pre_steps = imitate_ucb1(rl2, seed, args,
                                               BEST_UCB1_C.get(dynamics_env.num_pulls, 0.2))
+    if args.save_policies and (pretrain_env is not None or args.imitate_ucb1):
+        save_policy(rl2, args, seed, "-before-ppo")
     learning_rate = args.learning_rate
     if args.final_learning_rate is not None:
         learning_rate = keras.optimizers.schedules.PolynomialDecay(
@@ -290,12 +300,14 @@ def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
     rl2.compile(keras.optimizers.Adam(learning_rate))
     data = rl2.dataset(args.batch, seed=seed)
     curve: list[tuple[int, int, float, float]] = []
-    if pretrain_env is not None or args.imitate_ucb1:
+    if pretrain_env is not None or args.imitate_ucb1 or args.initial_policy:
         curve.append((0, pre_steps, time.perf_counter() - start,
                       rl.evaluate(env, RL2Agent(rl2), tasks).mean))
-        print(f"  seed {seed} after {'imitation' if args.imitate_ucb1 else 'pre-training'}: "
-              f"{curve[-1][3]:.3f} ({curve[-1][2]:.0f} s, "
-              f"entropy {pre_entropy:.3f})", flush=True)
+        stage = ("imitation" if args.imitate_ucb1 else
+                 "pre-training" if pretrain_env is not None else "loading")
+        entropy = "" if pre_entropy is None else f", entropy {pre_entropy:.3f}"
+        print(f"  seed {seed} after {stage}: {curve[-1][3]:.3f} ({curve[-1][2]:.0f} s"
+              f"{entropy})", flush=True)
     first: list[float] = []
 
     class Checkpoints(keras.callbacks.Callback):
@@ -324,17 +336,44 @@ def train(seed: int, args: argparse.Namespace, dynamics_env, env, tasks,
     sampled = rl.evaluate(env, RL2Agent(rl2), tasks)
     greedy = rl.evaluate(env, RL2Agent(rl2, deterministic=True), tasks)
     if args.save_policies:
-        # Named by cell and seed: two cells saved into one DIR never overwrite each other.
-        label = "".join(c if c.isalnum() else "-" for c in args.label).strip("-")
-        name = f"k{args.arms}-n{args.pulls}" + (f"-{label}" if label else "")
-        path = Path(args.save_policies) / f"{name}-seed{seed}.keras"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rl2.policy.save(path)
-        print(f"  seed {seed}: policy saved to {path}", flush=True)
+        save_policy(rl2, args, seed)
     return {"seed": seed, "first_step_s": first[0], "train_s": train_s,
             "iterations": curve[-1][0], "rollout_steps_per_s": rollout_speed(rl2),
             "env_steps": pre_steps + int(rl2.env_steps.numpy()), "curve": curve, "sampled": sampled,
             "mode": greedy, "pretrain_entropy": pre_entropy}
+
+
+def save_policy(rl2: RL2, args: argparse.Namespace, seed: int, suffix: str = "") -> Path:
+    """Saves the policy as ``--save-policies``/k<K>-n<N>[-<label>]-seed<S><suffix>.keras."""
+    # Named by cell and seed: two cells saved into one DIR never overwrite each other.
+    label = "".join(c if c.isalnum() else "-" for c in args.label).strip("-")
+    name = f"k{args.arms}-n{args.pulls}" + (f"-{label}" if label else "")
+    path = Path(args.save_policies) / f"{name}-seed{seed}{suffix}.keras"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rl2.policy.save(path)
+    print(f"  seed {seed}: policy saved to {path}", flush=True)
+    return path
+
+
+def load_initial_policy(rl2: RL2, path: Path) -> None:
+    """Copies the weights of the saved policy at `path` into `rl2.policy`; a clear error
+    when the file is missing, holds no `RL2Policy` or one of another architecture."""
+    if not path.is_file():
+        raise SystemExit(f"error: --initial-policy: no such file: {path}")
+    try:
+        saved = keras.models.load_model(path)
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same message
+        raise SystemExit(f"error: --initial-policy: cannot read {path}: {error}") from None
+    if not isinstance(saved, RL2Policy):
+        raise SystemExit(f"error: --initial-policy: {path} holds a {type(saved).__name__}, "
+                         "not an RL2Policy (save one with --save-policies)")
+    have = [tuple(w.shape) for w in saved.get_weights()]
+    need = [tuple(w.shape) for w in rl2.policy.get_weights()]
+    if have != need:
+        raise SystemExit(f"error: --initial-policy: {path} has weights of shapes {have}; the "
+                         f"policy of these options (--arms, --hidden-units, --encoder-units, "
+                         f"--critic, --task-inference-coefficient) needs {need}")
+    rl2.policy.set_weights(saved.get_weights())
 
 
 def rollout_speed(rl2: RL2, batch: int = 1024, repeats: int = 5) -> float:
@@ -492,8 +531,13 @@ def pretrain_entropy_text(runs: list[dict], stage: str = "pre-training") -> str:
 
 
 def pretrain_text(args: argparse.Namespace) -> str:
+    initial = ""
+    if args.initial_policy:
+        initial = (f" Started from the saved policy `{Path(args.initial_policy).name}` (its "
+                   "own training is recorded in its cell and not counted here); iteration 0 "
+                   "of the learning curve is that policy.")
     if args.imitate_ucb1:
-        return (f" Imitation of UCB1 first: {args.imitate_ucb1} iterations of "
+        return initial + (f" Imitation of UCB1 first: {args.imitate_ucb1} iterations of "
                 f"{args.imitate_batch} trials of the same k and n (task stream seed + 2000), "
                 "each played by the policy itself (sampled actions) and followed by one Adam "
                 f"step ({args.learning_rate}, global-norm clip 1.0) on the cross-entropy of "
@@ -503,7 +547,7 @@ def pretrain_text(args: argparse.Namespace) -> str:
                 "the learning curve is the imitating policy, before any PPO; its environment "
                 "steps and wall time are included in the totals.")
     if args.pretrain_pulls is None:
-        return ""
+        return initial
     config = ", ".join(f"{key}={value}" for key, value in pretrain_config(args).items())
     return (f" Pre-training (curriculum): each seed first trains an RL^2 agent of the same "
             f"size and critic on trials of {args.pretrain_pulls} pulls of the same k "
@@ -543,6 +587,10 @@ def main() -> None:
         parser.error("--imitate-ucb1 replaces --pretrain-pulls: give one of them")
     if args.imitate_ucb1 < 0 or args.imitate_batch < 1:
         parser.error("--imitate-ucb1 must be >= 0 and --imitate-batch >= 1")
+    if args.initial_policy and args.pretrain_pulls is not None:
+        parser.error("--initial-policy replaces --pretrain-pulls: give one of them")
+    if args.initial_policy and not Path(args.initial_policy).is_file():
+        parser.error(f"--initial-policy: no such file: {args.initial_policy}")
     if args.curriculum_iterations < 1:
         parser.error(f"--curriculum-iterations must be >= 1, got {args.curriculum_iterations}")
     k, n = args.arms, args.pulls
