@@ -101,6 +101,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, **defaults) -> None:
              "table) and the critic on those trials, then run PPO from it: a diagnostic of "
              "whether the GRU can hold UCB1 and whether PPO keeps it (default 0: off)")
     add("--imitate-batch", type=int, default=512, help="trials per --imitate-ucb1 iteration")
+    add("--imitate-learning-rate", type=float, default=None,
+        help="Adam's learning rate for --imitate-ucb1 (default: --learning-rate)")
     add("--initial-policy", default=None, metavar="PATH",
         help="start from this saved policy (a .keras file of --save-policies, e.g. the "
              "'-before-ppo' one of an --imitate-ucb1 run) instead of a fresh one; its "
@@ -229,6 +231,11 @@ def ucb1_choices(observations: dict[str, tf.Tensor], c: float) -> tf.Tensor:
     return tf.argmax(score, axis=-1, output_type=tf.int32)
 
 
+def imitation_learning_rate(args: argparse.Namespace) -> float:
+    return (args.learning_rate if args.imitate_learning_rate is None
+            else args.imitate_learning_rate)
+
+
 def imitate_ucb1(rl2: RL2, seed: int, args: argparse.Namespace, c: float
                  ) -> tuple[float, int]:
     """`--imitate-ucb1` iterations of behaviour cloning: each plays a batch of trials with
@@ -237,7 +244,7 @@ def imitate_ucb1(rl2: RL2, seed: int, args: argparse.Namespace, c: float
     cross-entropy of UCB1's choices plus the critic's squared error on the trials' GAE
     targets. Returns the policy's entropy on the last batch and the environment steps."""
     policy, dist = rl2.policy, rl2.dynamics.distribution
-    optimizer = keras.optimizers.Adam(args.learning_rate)
+    optimizer = keras.optimizers.Adam(imitation_learning_rate(args))
     variables = policy.trainable_variables
     optimizer.build(variables)
 
@@ -537,15 +544,17 @@ def pretrain_text(args: argparse.Namespace) -> str:
                    "own training is recorded in its cell and not counted here); iteration 0 "
                    "of the learning curve is that policy.")
     if args.imitate_ucb1:
-        return initial + (f" Imitation of UCB1 first: {args.imitate_ucb1} iterations of "
-                f"{args.imitate_batch} trials of the same k and n (task stream seed + 2000), "
-                "each played by the policy itself (sampled actions) and followed by one Adam "
-                f"step ({args.learning_rate}, global-norm clip 1.0) on the cross-entropy of "
-                f"the arm UCB1 (c={BEST_UCB1_C.get(args.pulls, 0.2)}) would pull after each "
-                "history (behaviour cloning on the policy's own histories, as DAgger) plus "
-                "0.5 x the critic's squared error on the trials' GAE targets; iteration 0 of "
-                "the learning curve is the imitating policy, before any PPO; its environment "
-                "steps and wall time are included in the totals.")
+        c = BEST_UCB1_C.get(args.pulls, 0.2)
+        return initial + (
+            f" Imitation of UCB1 first: {args.imitate_ucb1} iterations of "
+            f"{args.imitate_batch} trials of the same k and n (task stream seed + 2000), "
+            "each played by the policy itself (sampled actions) and followed by one Adam "
+            f"step ({imitation_learning_rate(args)}, global-norm clip 1.0) on the "
+            f"cross-entropy of the arm UCB1 (c={c}) would pull after each "
+            "history (behaviour cloning on the policy's own histories, as DAgger) plus "
+            "0.5 x the critic's squared error on the trials' GAE targets; iteration 0 of "
+            "the learning curve is the imitating policy, before any PPO; its environment "
+            "steps and wall time are included in the totals.")
     if args.pretrain_pulls is None:
         return initial
     config = ", ".join(f"{key}={value}" for key, value in pretrain_config(args).items())
