@@ -51,3 +51,32 @@ def test_rl2_bandits_ucb1_choices_are_ucb1s(monkeypatch):
                             "prev_reward": tf.constant(prev_reward, tf.float32)}, 0.2)
     np.testing.assert_array_equal(choices.numpy(), actions)
     assert len(np.unique(actions)) == k  # every arm is tried: the check covers the bonus
+
+
+def test_rl2_bandits_initial_policy_round_trip_and_mismatch(monkeypatch, tmp_path):
+    """--save-policies writes a policy that --initial-policy loads back weight for weight;
+    a policy of other widths, or a missing file, stops with an error naming the file."""
+    import argparse
+
+    import numpy as np
+
+    import keras_meta.rl as rl
+    from keras_meta.rl.learners import RL2
+
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    script = runpy.run_path(str(BENCHMARKS / "rl2_bandits.py"))
+    env = rl.BernoulliBanditRL2(3, 5)
+    trained = RL2(env, hidden_units=8)
+    args = argparse.Namespace(label="a b", arms=3, pulls=5, save_policies=str(tmp_path))
+    path = script["save_policy"](trained, args, 1, "-before-ppo")
+    assert path.name == "k3-n5-a-b-seed1-before-ppo.keras"
+
+    fresh = RL2(env, hidden_units=8)
+    assert not np.array_equal(fresh.policy.get_weights()[0], trained.policy.get_weights()[0])
+    script["load_initial_policy"](fresh, path)
+    for got, want in zip(fresh.policy.get_weights(), trained.policy.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(SystemExit, match=r"k3-n5-a-b-seed1-before-ppo\.keras has weights"):
+        script["load_initial_policy"](RL2(env, hidden_units=4), path)
+    with pytest.raises(SystemExit, match="no such file"):
+        script["load_initial_policy"](fresh, tmp_path / "missing.keras")
