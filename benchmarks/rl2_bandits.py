@@ -262,7 +262,7 @@ def imitate_ucb1(rl2: RL2, seed: int, args: argparse.Namespace, c: float
             loss = cross_entropy + rl2.value_coefficient * value_loss
         grads = tape.gradient(loss, variables)
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
-        grads, _ = tf.clip_by_global_norm(grads, 1.0)
+        grads, _ = tf.clip_by_global_norm(grads, rl2.max_grad_norm)
         optimizer.apply(grads, variables)
         agreement = masked_mean(tf.cast(tf.equal(trials.actions, labels), tf.float32),
                                 trials.active)
@@ -544,15 +544,17 @@ def pretrain_text(args: argparse.Namespace) -> str:
                    "own training is recorded in its cell and not counted here); iteration 0 "
                    "of the learning curve is that policy.")
     if args.imitate_ucb1:
-        c = BEST_UCB1_C.get(args.pulls, 0.2)
+        c, config = BEST_UCB1_C.get(args.pulls, 0.2), rl2_config(args)
         return initial + (
             f" Imitation of UCB1 first: {args.imitate_ucb1} iterations of "
             f"{args.imitate_batch} trials of the same k and n (task stream seed + 2000), "
             "each played by the policy itself (sampled actions) and followed by one Adam "
-            f"step ({imitation_learning_rate(args)}, global-norm clip 1.0) on the "
+            f"step ({imitation_learning_rate(args)}, global-norm clip "
+            f"{config['max_grad_norm']}) on the "
             f"cross-entropy of the arm UCB1 (c={c}) would pull after each "
             "history (behaviour cloning on the policy's own histories, as DAgger) plus "
-            "0.5 x the critic's squared error on the trials' GAE targets; iteration 0 of "
+            f"{config['value_coefficient']} x the critic's squared error on the trials' GAE "
+            "targets; iteration 0 of "
             "the learning curve is the imitating policy, before any PPO; its environment "
             "steps and wall time are included in the totals.")
     if args.pretrain_pulls is None:
