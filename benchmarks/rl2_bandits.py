@@ -227,8 +227,8 @@ def ucb1_choices(observations: dict[str, tf.Tensor], c: float) -> tf.Tensor:
     pulls = tf.cumsum(observations["prev_action"], axis=0)
     wins = tf.cumsum(observations["prev_action"] * observations["prev_reward"], axis=0)
     t = tf.reduce_sum(pulls, axis=-1, keepdims=True)
-    score = (wins + 1.0) / (pulls + 2.0) + c * tf.sqrt(tf.math.log(t + 1.0) / (pulls + 1.0))
-    return tf.argmax(score, axis=-1, output_type=tf.int32)
+    scores = rl.UCB1Bandit(c).scores(pulls, wins, t, math=tf.math)
+    return tf.argmax(scores, axis=-1, output_type=tf.int32)
 
 
 def imitation_learning_rate(args: argparse.Namespace) -> float:

@@ -146,9 +146,15 @@ class UCB1Bandit(_BanditAgent):
             raise ValueError(f"`c` must be >= 0. Received: c={c}")
         self.c = float(c)
 
+    def scores(self, pulls, wins, t, math=np):
+        """The value UCB1 maximises, per arm, from each arm's `pulls` and `wins` and the
+        pulls `t` so far (broadcast against them). `math` supplies ``sqrt`` and ``log``:
+        numpy by default, ``tf.math`` to compute the same choices inside a graph."""
+        bonus = self.c * math.sqrt(math.log(t + 1.0) / (pulls + 1.0))
+        return (wins + 1.0) / (pulls + 2.0) + bonus
+
     def _choose(self) -> np.ndarray:
-        bonus = self.c * np.sqrt(np.log(self._t + 1.0) / (self._pulls + 1.0))
-        return self._argmax(self._posterior_mean() + bonus)
+        return self._argmax(self.scores(self._pulls, self._wins, self._t))
 
 
 class ThompsonBandit(_BanditAgent):
