@@ -262,7 +262,8 @@ def imitate_ucb1(rl2: RL2, seed: int, args: argparse.Namespace, c: float
             loss = cross_entropy + rl2.value_coefficient * value_loss
         grads = tape.gradient(loss, variables)
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
-        grads, _ = tf.clip_by_global_norm(grads, rl2.max_grad_norm)
+        if rl2.max_grad_norm is not None:
+            grads, _ = tf.clip_by_global_norm(grads, rl2.max_grad_norm)
         optimizer.apply(grads, variables)
         agreement = masked_mean(tf.cast(tf.equal(trials.actions, labels), tf.float32),
                                 trials.active)
