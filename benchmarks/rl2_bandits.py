@@ -363,18 +363,26 @@ def save_policy(rl2: RL2, args: argparse.Namespace, seed: int, suffix: str = "")
     return path
 
 
-def load_initial_policy(rl2: RL2, path: Path) -> None:
-    """Copies the weights of the saved policy at `path` into `rl2.policy`; a clear error
-    when the file is missing, holds no `RL2Policy` or one of another architecture."""
+def read_policy(path: Path, what: str) -> RL2Policy:
+    """The `RL2Policy` saved at `path` by ``--save-policies``; exits with an error starting
+    with `what` (the option or argument that named the file) when the file is missing,
+    unreadable or holds something else."""
     if not path.is_file():
-        raise SystemExit(f"error: --initial-policy: no such file: {path}")
+        raise SystemExit(f"error: {what}: no such file: {path}")
     try:
         saved = keras.models.load_model(path)
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same message
-        raise SystemExit(f"error: --initial-policy: cannot read {path}: {error}") from None
+        raise SystemExit(f"error: {what}: cannot read {path}: {error}") from None
     if not isinstance(saved, RL2Policy):
-        raise SystemExit(f"error: --initial-policy: {path} holds a {type(saved).__name__}, "
-                         "not an RL2Policy (save one with --save-policies)")
+        raise SystemExit(f"error: {what}: {path} holds a {type(saved).__name__}, not an "
+                         "RL2Policy (save one with rl2_bandits.py --save-policies)")
+    return saved
+
+
+def load_initial_policy(rl2: RL2, path: Path) -> None:
+    """Copies the weights of the saved policy at `path` into `rl2.policy`; a clear error
+    when the file is missing, holds no `RL2Policy` or one of another architecture."""
+    saved = read_policy(path, "--initial-policy")
     have = [tuple(w.shape) for w in saved.get_weights()]
     need = [tuple(w.shape) for w in rl2.policy.get_weights()]
     if have != need:

@@ -21,10 +21,9 @@ import argparse
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 from _record import environment, markdown_header
-from rl2_bandits import bandit_order, write_results
+from rl2_bandits import bandit_order, read_policy, write_results
 
 import keras_meta.rl as rl
 from keras_meta.rl.baselines.bandits import BEST_UCB1_C
@@ -42,12 +41,7 @@ def parse_policy(text: str) -> tuple[str, Path]:
 
 
 def load_policy(path: Path, arms: int) -> RL2Policy:
-    if not path.is_file():
-        raise SystemExit(f"error: policy file not found: {path}")
-    policy = keras.models.load_model(path)
-    if not isinstance(policy, RL2Policy):
-        raise SystemExit(f"error: {path} holds a {type(policy).__name__}, not an RL2Policy "
-                         "(save one with rl2_bandits.py --save-policies)")
+    policy = read_policy(path, "policy")
     if policy.prev_action_size != arms:
         raise SystemExit(f"error: {path} is a policy for {policy.prev_action_size} arms, "
                          f"not --arms {arms}")
